@@ -1,0 +1,38 @@
+"""Multi-process training on machines without a GPU (gloo), for CI and laptops.
+
+mmengine 0.10.7 assumes CUDA under ``--launcher pytorch``: its ``init_dist`` calls
+``torch.cuda.set_device(local_rank)`` and its ``Runner.wrap_model`` passes
+``device_ids=[local_rank]`` to DistributedDataParallel, both of which fail for CPU modules.
+:func:`prepare_cpu_distributed` starts the gloo process group itself (mmengine then skips its
+own initialisation) and sets a DDP wrapper config without device ids.
+"""
+import os
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config
+
+
+def prepare_cpu_distributed(cfg: Config) -> bool:
+    """Configure ``cfg`` for a gloo run when launched distributed without CUDA.
+
+    Returns True when it did so. Needs torchrun's environment (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``, ``MASTER_PORT``).
+    """
+    if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
+        return False
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(f'--launcher {cfg.launcher} without a GPU is not supported; use '
+                           'tools/dist_train.sh (torchrun, gloo) on CPU machines')
+    env_cfg = cfg.setdefault('env_cfg', {})
+    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
+                                world_size=int(os.environ['WORLD_SIZE']))
+    if cfg.get('model_wrapper_cfg') is None:
+        cfg.model_wrapper_cfg = dict(
+            type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
+            find_unused_parameters=cfg.get('find_unused_parameters', False))
+    else:
+        cfg.model_wrapper_cfg.setdefault('device_ids', None)
+    return True

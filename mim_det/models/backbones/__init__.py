@@ -1,0 +1,1 @@
+"""mim_det models/backbones: components register here as they land (see mim_det.registry)."""

@@ -1,0 +1,35 @@
+"""Where mim_det's components are registered, and the list of them.
+
+The rule: a component registers in the registry of the upstream toolbox whose runner builds it,
+so configs keep the ``default_scope`` users know and work both with ``tools/train.py`` and with
+the toolbox's own train script (via ``custom_imports = dict(imports=['mim_det'])``):
+
+========================================  ===================================================
+what                                      registry
+========================================  ===================================================
+pretraining algorithms, their backbones,  ``mmpretrain.registry`` (``MODELS``, ...)
+necks, heads, losses, pretraining data
+detection backbones/necks/heads, the      ``mmdet.registry`` (``MODELS``, ``HOOKS``, ...)
+detection optimizer constructor
+segmentation backbones/necks/heads,       ``mmseg.registry``
+segmentation optimizer constructor
+runner-level parts used by every scope    ``mmengine.registry`` (the root; every scope's
+(hooks, file backends)                    registries fall back to it)
+========================================  ===================================================
+
+:data:`COMPONENTS` lists every registration; ``tests/test_registry.py`` checks that each entry
+resolves in its scope and that no mim_det class is registered anywhere without an entry here.
+"""
+from typing import List, NamedTuple
+
+
+class Component(NamedTuple):
+    scope: str  # 'mmengine', 'mmpretrain', 'mmdet' or 'mmseg'
+    registry: str  # attribute name in ``<scope>.registry``, e.g. 'MODELS'
+    name: str  # the ``type=`` string used in configs
+    module: str  # the mim_det module that defines and registers it
+
+
+COMPONENTS: List[Component] = [
+    Component('mmengine', 'HOOKS', 'RNGStateHook', 'mim_det.engine.hooks.rng_state_hook'),
+]

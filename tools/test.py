@@ -1,0 +1,118 @@
+"""Evaluate a checkpoint with a config's test dataloader and evaluator.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out results.pkl]
+                         [--show-dir DIR] [--cfg-options ...] [--launcher ...]
+
+Prints the metrics (e.g. mmdet's CocoMetric ``coco/bbox_mAP``, mmseg's ``mIoU``) and writes
+them to ``<work_dir>/test_metrics.json``. ``--out`` dumps the raw predictions (pickle);
+``--show-dir`` saves drawn predictions through the config's visualization hook.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+
+import _bootstrap  # noqa: F401
+
+from mmengine.config import Config, DictAction
+
+from mim_det.engine import prepare_cpu_distributed
+from mim_det.utils import CLIError, check_cfg_options, check_checkpoint_paths, check_data_paths, run_cli
+from mim_det.utils.config_checks import config_exists_or_error, find_registered, work_dir_for
+
+_state = {'cfg': None}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a checkpoint (mim_det, mmengine Runner)')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump predictions to this pickle file (.pkl)')
+    parser.add_argument('--show-dir', help='save images with drawn predictions here')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config keys (unknown keys are refused)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def _enable_visualization(cfg: Config, show_dir: str) -> None:
+    hooks = cfg.get('default_hooks') or {}
+    hook = hooks.get('visualization')
+    if not isinstance(hook, dict):
+        raise CLIError('--show-dir: the config has no default_hooks.visualization; add the '
+                       "toolbox's visualization hook (e.g. DetVisualizationHook) to draw results")
+    target = find_registered(hook['type'], cfg.get('default_scope'))
+    import inspect
+    params = set(inspect.signature(target.__init__).parameters) if target else set()
+    # mmdet/mmseg hooks draw when ``draw=True``; mmpretrain's when ``enable=True``.
+    for flag in ('draw', 'enable'):
+        if flag in params:
+            hook[flag] = True
+    for key in ('test_out_dir', 'out_dir'):
+        if key in params:
+            hook[key] = osp.abspath(show_dir)
+            break
+    else:
+        raise CLIError(f'--show-dir: {hook["type"]} has no output-directory argument')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    config_exists_or_error(args.config)
+    cfg = Config.fromfile(args.config)
+    _state['cfg'] = cfg
+    if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.work_dir = args.work_dir or cfg.get('work_dir') or work_dir_for(args.config)
+    if not osp.isfile(args.checkpoint):
+        raise CLIError(f'checkpoint {args.checkpoint!r} does not exist; train one with '
+                       f'`python tools/train.py {args.config}` or fix the path')
+    cfg.load_from, cfg.resume = args.checkpoint, False
+    check_checkpoint_paths(cfg)
+    check_data_paths(cfg, splits=('test', ))
+    if args.show_dir:
+        _enable_visualization(cfg, args.show_dir)
+    if args.out:
+        if not args.out.endswith(('.pkl', '.pickle')):
+            raise CLIError(f'--out {args.out!r}: the output file must end with .pkl')
+        evaluator = cfg.test_evaluator
+        dump = dict(type='DumpResults', out_file_path=args.out)
+        cfg.test_evaluator = (list(evaluator) if isinstance(evaluator, (list, tuple))
+                              else [evaluator]) + [dump]
+
+    prepare_cpu_distributed(cfg)
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    else:
+        runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
+
+    from mmengine.dist import is_main_process
+    if is_main_process():
+        report = {k: (float(v) if isinstance(v, (int, float)) else str(v))
+                  for k, v in (metrics or {}).items()}
+        os.makedirs(cfg.work_dir, exist_ok=True)
+        path = osp.join(cfg.work_dir, 'test_metrics.json')
+        with open(path, 'w') as f:
+            json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=report), f,
+                      indent=2)
+        width = max([len(k) for k in report] + [6])
+        print('\nEvaluation report')
+        for key, value in report.items():
+            print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
+                  else f'  {key:<{width}}  {value}')
+        print(f'  (written to {path})')
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main, 'test.py', lambda: _state['cfg'])

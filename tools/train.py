@@ -1,0 +1,128 @@
+"""Train a mim_det config with mmengine's Runner.
+
+    python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp]
+                          [--auto-scale-lr] [--cfg-options KEY=VALUE ...]
+                          [--launcher none|pytorch|slurm]
+
+Distributed: ``bash tools/dist_train.sh CONFIG GPUS`` (torchrun) or ``tools/slurm_train.sh``.
+Known mistakes (missing data, missing checkpoint, unknown type, unknown --cfg-options key) end
+with one ``train.py: error: ...`` line naming the key/path and the fix.
+"""
+import argparse
+import os
+import os.path as osp
+
+import _bootstrap  # noqa: F401
+
+from mmengine.config import Config, DictAction
+
+from mim_det.engine import prepare_cpu_distributed
+from mim_det.utils import (CLIError, check_cfg_options, check_checkpoint_paths,
+                           check_data_paths, run_cli)
+from mim_det.utils.config_checks import config_exists_or_error, work_dir_for
+
+_state = {'cfg': None}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a model (mim_det, mmengine Runner)')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--work-dir', help='where logs and checkpoints go '
+                        '(default: ./work_dirs/<config name>)')
+    parser.add_argument(
+        '--resume', nargs='?', type=str, const='auto',
+        help='resume training: with no value (or "auto") from the latest checkpoint in the '
+        'work dir, or from the given checkpoint path')
+    parser.add_argument('--amp', action='store_true',
+                        help='automatic mixed precision (AmpOptimWrapper; needs a GPU)')
+    parser.add_argument('--auto-scale-lr', action='store_true',
+                        help='scale the lr by (GPUs x batch per GPU) / auto_scale_lr.base_batch_size')
+    parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='override config keys, e.g. train_cfg.max_iters=100 '
+        'train_dataloader.batch_size=4 (unknown keys are refused)')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none',
+                        help='job launcher (dist_train.sh sets pytorch)')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_config(args) -> Config:
+    """Load the config and apply the command-line flags, validating everything first."""
+    config_exists_or_error(args.config)
+    cfg = Config.fromfile(args.config)
+    _state['cfg'] = cfg
+    if args.cfg_options:
+        check_cfg_options(cfg, args.cfg_options)
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = work_dir_for(args.config)
+
+    if args.amp:
+        wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+        if wrapper == 'AmpOptimWrapper':
+            print('train.py: --amp: the config already uses AmpOptimWrapper')
+        else:
+            import torch
+            if not torch.cuda.is_available():
+                raise CLIError('--amp needs a CUDA device (mmengine AmpOptimWrapper); '
+                               'drop --amp on a CPU machine')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+
+    if args.auto_scale_lr:
+        if 'auto_scale_lr' not in cfg or 'base_batch_size' not in cfg.auto_scale_lr:
+            raise CLIError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size;'
+                           ' add auto_scale_lr = dict(base_batch_size=N) (the batch the lr is for)')
+        cfg.auto_scale_lr.enable = True
+
+    if args.no_validate:
+        cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+
+    if args.resume == 'auto':
+        cfg.resume, cfg.load_from = True, None
+    elif args.resume is not None:
+        cfg.resume, cfg.load_from = True, args.resume
+
+    # Exact resume needs generator states in checkpoints (mim_det.engine.RNGStateHook).
+    hooks = cfg.get('custom_hooks') or []
+    if not any(isinstance(h, dict) and h.get('type') == 'RNGStateHook' for h in hooks):
+        cfg.custom_hooks = list(hooks) + [dict(type='RNGStateHook')]
+
+    check_checkpoint_paths(cfg)
+    check_data_paths(cfg, splits=('train', 'val') if cfg.get('val_dataloader') else ('train', ))
+    return cfg
+
+
+def build_runner(cfg: Config):
+    if 'runner_type' in cfg:
+        from mmengine.registry import RUNNERS
+        return RUNNERS.build(cfg)
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_config(args)
+    prepare_cpu_distributed(cfg)
+    if args.resume == 'auto' and not _has_checkpoint(cfg.work_dir):
+        print(f'train.py: --resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
+    runner = build_runner(cfg)
+    runner.train()
+    return 0
+
+
+def _has_checkpoint(work_dir: str) -> bool:
+    return osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+
+
+if __name__ == '__main__':
+    run_cli(main, 'train.py', lambda: _state['cfg'])
