@@ -17,8 +17,9 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import prepare_cpu_distributed
-from mim_det.utils import CLIError, check_cfg_options, check_checkpoint_paths, check_data_paths, run_cli
-from mim_det.utils.config_checks import config_exists_or_error, find_registered, work_dir_for
+from mim_det.utils import CLIError, check_checkpoint_paths, check_data_paths, run_cli
+from mim_det.utils.config_checks import find_registered
+from mim_det.utils.runner_setup import build_runner, load_config
 
 _state = {'cfg': None}
 
@@ -63,14 +64,8 @@ def _enable_visualization(cfg: Config, show_dir: str) -> None:
 
 def main(argv=None):
     args = parse_args(argv)
-    config_exists_or_error(args.config)
-    cfg = Config.fromfile(args.config)
-    _state['cfg'] = cfg
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or work_dir_for(args.config)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                      on_loaded=lambda loaded: _state.update(cfg=loaded))
     if not osp.isfile(args.checkpoint):
         raise CLIError(f'checkpoint {args.checkpoint!r} does not exist; train one with '
                        f'`python tools/train.py {args.config}` or fix the path')
@@ -88,12 +83,7 @@ def main(argv=None):
                               else [evaluator]) + [dump]
 
     prepare_cpu_distributed(cfg)
-    from mmengine.runner import Runner
-    if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
-        runner = RUNNERS.build(cfg)
-    else:
-        runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
 
     from mmengine.dist import is_main_process

@@ -17,9 +17,8 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import prepare_cpu_distributed
-from mim_det.utils import (CLIError, check_cfg_options, check_checkpoint_paths,
-                           check_data_paths, run_cli)
-from mim_det.utils.config_checks import config_exists_or_error, work_dir_for
+from mim_det.utils import CLIError, check_checkpoint_paths, check_data_paths, run_cli
+from mim_det.utils.runner_setup import build_runner, load_config
 
 _state = {'cfg': None}
 
@@ -53,17 +52,8 @@ def parse_args(argv=None):
 
 def build_config(args) -> Config:
     """Load the config and apply the command-line flags, validating everything first."""
-    config_exists_or_error(args.config)
-    cfg = Config.fromfile(args.config)
-    _state['cfg'] = cfg
-    if args.cfg_options:
-        check_cfg_options(cfg, args.cfg_options)
-        cfg.merge_from_dict(args.cfg_options)
-    cfg.launcher = args.launcher
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir') is None:
-        cfg.work_dir = work_dir_for(args.config)
+    cfg = load_config(args.config, args.cfg_options, args.launcher, args.work_dir,
+                      on_loaded=lambda loaded: _state.update(cfg=loaded))
 
     if args.amp:
         wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
@@ -99,14 +89,6 @@ def build_config(args) -> Config:
     check_checkpoint_paths(cfg)
     check_data_paths(cfg, splits=('train', 'val') if cfg.get('val_dataloader') else ('train', ))
     return cfg
-
-
-def build_runner(cfg: Config):
-    if 'runner_type' in cfg:
-        from mmengine.registry import RUNNERS
-        return RUNNERS.build(cfg)
-    from mmengine.runner import Runner
-    return Runner.from_cfg(cfg)
 
 
 def main(argv=None):

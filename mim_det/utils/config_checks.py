@@ -276,7 +276,8 @@ def describe_registry_error(exc: BaseException, cfg: Optional[Config]) -> Option
         registry_module = importlib.import_module(f'{scope}.registry')
         from mmengine.registry import Registry
         for registry in vars(registry_module).values():
-            if isinstance(registry, Registry) and registry.name == registry_name:
+            if (isinstance(registry, Registry) and registry.name == registry_name
+                    and registry.scope == scope):
                 registry.import_from_location()
                 suggestion = _suggest(name, registry.module_dict)
                 break
