@@ -8,7 +8,13 @@ fixes for mmengine 0.10.7 on torch >= 2.6: safe loading of mmengine checkpoints 
 """
 __version__ = '0.1.0'
 
-from .engine import allow_mmengine_checkpoint_globals, install_atomic_local_backend
+import warnings
+
+# mmengine 0.10.7 and mmcv 2.1.0 import pkg_resources, which is why setuptools is pinned below
+# 81; the resulting deprecation warning on every start says nothing actionable to our users.
+warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
+
+from .engine import allow_mmengine_checkpoint_globals, install_atomic_local_backend  # noqa: E402
 
 allow_mmengine_checkpoint_globals()
 install_atomic_local_backend()

@@ -1,8 +1,10 @@
 """Real runs of tools/train.py: exact resume and a two-process (gloo) distributed launch."""
 import glob
 import os.path as osp
+import shutil
 import sys
 
+import pytest
 import torch
 
 import mim_det  # noqa: F401  (safe loading of mmengine checkpoints)
@@ -32,13 +34,21 @@ def _assert_same(a, b):
         assert torch.equal(a[key], b[key]), key
 
 
-def test_resume_matches_uninterrupted_run(tmp_path, small_data):
-    straight, stopped = tmp_path / 'straight', tmp_path / 'stopped'
-    _train(straight, small_data, 6)
-    _train(stopped, small_data, 3)  # "interrupted" after the checkpoint at iteration 3
-    log = _train(stopped, small_data, 6, '--resume').stdout
-    assert 'resumed epoch' in log.lower() or 'resumed' in log.lower()
-    final_straight = _weights(straight / 'iter_6.pth')
+@pytest.fixture(scope='module')
+def runs(tmp_path_factory, small_data):
+    """One uninterrupted 6-iteration run and one run stopped after the checkpoint at 3."""
+    root = tmp_path_factory.mktemp('resume')
+    _train(root / 'straight', small_data, 6)
+    _train(root / 'stopped', small_data, 3)
+    return root
+
+
+def test_resume_matches_uninterrupted_run(runs, tmp_path, small_data):
+    stopped = tmp_path / 'stopped'
+    shutil.copytree(runs / 'stopped', stopped)
+    log = _train(stopped, small_data, 6, '--resume', str(stopped / 'iter_3.pth')).stdout
+    assert 'restored generator states of iteration 3' in log
+    final_straight = _weights(runs / 'straight' / 'iter_6.pth')
     final_resumed = _weights(stopped / 'iter_6.pth')
     _assert_same(final_straight, final_resumed)
     # The run actually trained after resuming (weights moved between iterations 3 and 6).
@@ -46,18 +56,17 @@ def test_resume_matches_uninterrupted_run(tmp_path, small_data):
     assert any(not torch.equal(at_3[k], final_resumed[k]) for k in at_3)
 
 
-def test_resume_without_generator_states_diverges(tmp_path, small_data):
+def test_resume_without_generator_states_diverges(runs, tmp_path, small_data):
     """The control for the test above: MAE's random masks after resume depend on the restored
     generator states, so dropping them from the checkpoint changes the result."""
-    straight, stopped = tmp_path / 'straight', tmp_path / 'stopped'
-    _train(straight, small_data, 6)
-    _train(stopped, small_data, 3)
+    stopped = tmp_path / 'stopped'
+    shutil.copytree(runs / 'stopped', stopped)
     ckpt_path = stopped / 'iter_3.pth'
     ckpt = torch.load(ckpt_path, weights_only=True)
     del ckpt['rng_state']
     torch.save(ckpt, ckpt_path)
     _train(stopped, small_data, 6, '--resume', str(ckpt_path))
-    a, b = _weights(straight / 'iter_6.pth'), _weights(stopped / 'iter_6.pth')
+    a, b = _weights(runs / 'straight' / 'iter_6.pth'), _weights(stopped / 'iter_6.pth')
     assert any(not torch.equal(a[k], b[k]) for k in a)
 
 
@@ -88,3 +97,43 @@ def test_two_process_distributed_training_on_cpu(tmp_path, small_data):
     assert 'gloo' in text
     state = _weights(work / 'iter_3.pth')
     assert not any(k.startswith('module.') for k in state)
+
+
+FAKE_SRUN = r'''#!/usr/bin/env bash
+# Stand-in for Slurm's srun on a machine without Slurm: starts --ntasks copies of the command
+# with the variables srun sets, and fails when any copy fails.
+n=1
+while [[ "$1" == -* ]]; do
+  case "$1" in --ntasks=*) n=${1#--ntasks=} ;; -p) shift ;; esac
+  shift
+done
+pids=()
+for ((i = 0; i < n; i++)); do
+  SLURM_PROCID=$i SLURM_NTASKS=$n SLURM_LOCALID=$i SLURM_NODELIST=localhost "$@" &
+  pids+=($!)
+done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+exit $status
+'''
+
+
+def test_slurm_script_launches_two_cpu_tasks(tmp_path, small_data):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    srun = bin_dir / 'srun'
+    srun.write_text(FAKE_SRUN)
+    srun.chmod(0o755)
+    work = tmp_path / 'slurm'
+    env = {'PATH': f'{bin_dir}:{osp.dirname(sys.executable)}:/usr/bin:/bin', 'GPUS': '2',
+           'GPUS_PER_NODE': '2', 'MASTER_ADDR': '127.0.0.1', 'MASTER_PORT': str(free_port())}
+    result = run_tool(
+        ['bash', 'tools/slurm_train.sh', 'cpu', 'mim_det_test', MAE_TINY, str(work),
+         '--cfg-options', f'train_dataloader.dataset.data_root={small_data}/pretrain',
+         'train_cfg.max_iters=2', 'default_hooks.checkpoint.interval=2',
+         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False'], env=env)
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    text = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
+    assert 'Distributed launcher: slurm' in text and 'GPU number: 2' in text
+    assert osp.isfile(work / 'iter_2.pth')

@@ -65,6 +65,14 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 PIP=("$PY" -m pip --disable-pip-version-check)
+# Some machines' pip configuration names local package folders that do not exist; pip warns
+# about each one on every call. Those lines carry no information about this set-up.
+NOISE='is ignored: it is neither a file nor a directory'
+pip_run() {
+  local status=0
+  "${PIP[@]}" "$@" > >(grep -v "$NOISE" || true) 2> >(grep -v "$NOISE" >&2 || true) || status=$?
+  return "$status"
+}
 mkdir -p "$CACHE"
 exec 9>"$VENV/.setup.lock"
 flock 9  # two commands starting set-up at once would race on pip; the second waits
@@ -86,20 +94,19 @@ else
   rm -f "$STAMP_FILE"
   # -------------------------------------------------------------------------------------------
   step "build tools (setuptools with pkg_resources, wheel, ninja)"
-  "${PIP[@]}" install -q --upgrade pip >/dev/null 2>&1 || true
-  "${PIP[@]}" install -q -r "$ROOT/requirements/build.txt" \
+  pip_run install -q -r "$ROOT/requirements/build.txt" \
     || fail "pip could not install requirements/build.txt; check network access to PyPI"
 
   # -------------------------------------------------------------------------------------------
   step "torch and torchvision (requirements/torch.txt)"
   TORCH_ARGS=(-r "$ROOT/requirements/torch.txt")
   if [ -n "${MIM_DET_TORCH_INDEX_URL:-}" ]; then TORCH_ARGS+=(--index-url "$MIM_DET_TORCH_INDEX_URL"); fi
-  "${PIP[@]}" install -q "${TORCH_ARGS[@]}" \
+  pip_run install -q "${TORCH_ARGS[@]}" \
     || fail "pip could not install torch/torchvision; check PyPI access or MIM_DET_TORCH_INDEX_URL"
 
   # -------------------------------------------------------------------------------------------
   step "run-time requirements (requirements.txt)"
-  "${PIP[@]}" install -q -r "$ROOT/requirements.txt" \
+  pip_run install -q -r "$ROOT/requirements.txt" \
     || fail "pip could not install requirements.txt"
 
   # -------------------------------------------------------------------------------------------
@@ -127,7 +134,7 @@ PY
   if [ "$REBUILD_MMCV" = 1 ]; then rm -rf "$WHEEL_DIR"; INSTALLED_KEY=""; fi
   WHEEL=$(ls "$WHEEL_DIR"/mmcv-*.whl 2>/dev/null | head -n 1 || true)
   if [ -z "$WHEEL" ]; then
-    echo "[setup] no cached mmcv build for $MMCV_KEY: compiling (about 25 min on 2 CPU cores)"
+    echo "[setup] no cached mmcv build for $MMCV_KEY: compiling (15-25 min on 2 CPU cores)"
     if [ "$CUDA_OPS" = 1 ]; then
       echo "[setup] building CUDA ops for TORCH_CUDA_ARCH_LIST=$CUDA_ARCH"
       export FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$CUDA_ARCH"
@@ -135,7 +142,9 @@ PY
       export FORCE_CUDA=0
     fi
     BUILD_DIR=$(mktemp -d "${TMPDIR:-/tmp}/mim_det_mmcv_build.XXXXXX")
-    "${PIP[@]}" download -q --no-deps --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD_DIR" \
+    # --no-build-isolation: preparing the metadata runs setup.py, which needs pkg_resources
+    # (setuptools < 81 in this venv), not the newest setuptools of an isolated build env.
+    pip_run download -q --no-deps --no-build-isolation --no-binary :all: "mmcv==$MMCV_VERSION" -d "$BUILD_DIR" \
       || fail "could not download the mmcv $MMCV_VERSION source from PyPI"
     tar -xzf "$BUILD_DIR"/mmcv-$MMCV_VERSION.tar.gz -C "$BUILD_DIR"
     SRC="$BUILD_DIR/mmcv-$MMCV_VERSION"
@@ -165,14 +174,15 @@ PY
     echo "[setup] using cached mmcv build $WHEEL_DIR"
   fi
   if [ "$INSTALLED_KEY" != "$MMCV_KEY" ] || ! "$PY" -c 'import mmcv' >/dev/null 2>&1; then
-    "${PIP[@]}" install -q --no-deps --force-reinstall "$WHEEL" || fail "could not install $WHEEL"
+    pip_run install -q --no-deps --force-reinstall "$WHEEL" || fail "could not install $WHEEL"
     echo "$MMCV_KEY" > "$VENV/.mmcv_build_key"
   fi
 
   # -------------------------------------------------------------------------------------------
   step "mim_det (editable install)"
-  "${PIP[@]}" install -q --no-deps --no-build-isolation -e "$ROOT" \
-    || fail "could not install mim_det from $ROOT in editable mode"
+  # setuptools' editable-install warnings are noise here; the log is shown on failure.
+  pip_run install -q --no-deps --no-build-isolation -e "$ROOT" > "$VENV/.editable_install.log" 2>&1 \
+    || { cat "$VENV/.editable_install.log" >&2; fail "could not install mim_det from $ROOT in editable mode"; }
 fi
 
 # ---------------------------------------------------------------------------------------------

@@ -7,23 +7,40 @@ mmengine 0.10.7 assumes CUDA under ``--launcher pytorch``: its ``init_dist`` cal
 own initialisation) and sets a DDP wrapper config without device ids.
 """
 import os
+import subprocess
 
 import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
 
+def _torch_env_from_slurm() -> None:
+    """Translate srun's variables into the ones ``init_process_group`` reads (as mmengine's
+    Slurm launcher does for GPUs). The first host of the allocation is the rendezvous."""
+    os.environ.setdefault('RANK', os.environ['SLURM_PROCID'])
+    os.environ.setdefault('WORLD_SIZE', os.environ['SLURM_NTASKS'])
+    os.environ.setdefault('LOCAL_RANK', os.environ.get('SLURM_LOCALID', '0'))
+    os.environ.setdefault('MASTER_PORT', '29500')
+    if 'MASTER_ADDR' not in os.environ:
+        hosts = subprocess.run(['scontrol', 'show', 'hostnames', os.environ['SLURM_NODELIST']],
+                               capture_output=True, text=True, check=True).stdout.split()
+        os.environ['MASTER_ADDR'] = hosts[0]
+
+
 def prepare_cpu_distributed(cfg: Config) -> bool:
     """Configure ``cfg`` for a gloo run when launched distributed without CUDA.
 
-    Returns True when it did so. Needs torchrun's environment (``RANK``, ``WORLD_SIZE``,
-    ``MASTER_ADDR``, ``MASTER_PORT``).
+    Returns True when it did so. Reads torchrun's environment (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``, ``MASTER_PORT``) or, with ``--launcher slurm``, srun's (``SLURM_PROCID``,
+    ``SLURM_NTASKS``, ``SLURM_LOCALID``, ``SLURM_NODELIST``).
     """
     if cfg.get('launcher', 'none') == 'none' or torch.cuda.is_available():
         return False
-    if cfg.launcher != 'pytorch':
+    if cfg.launcher == 'slurm':
+        _torch_env_from_slurm()
+    elif cfg.launcher != 'pytorch':
         raise RuntimeError(f'--launcher {cfg.launcher} without a GPU is not supported; use '
-                           'tools/dist_train.sh (torchrun, gloo) on CPU machines')
+                           'tools/dist_train.sh (torchrun) or tools/slurm_train.sh')
     env_cfg = cfg.setdefault('env_cfg', {})
     env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
     if not dist.is_initialized():
