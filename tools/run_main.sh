@@ -24,8 +24,7 @@ echo "== [1/3] embedded default data -> $DATA/ ($(elapsed))"
 echo "== [2/3] tiny MAE pretraining (upstream mmpretrain MAE) ($(elapsed))"
 MAE_CFG=configs/mae/mae_vit-tiny-p8_8xb8-embedded.py
 "$PY" tools/train.py "$MAE_CFG" --work-dir "$WORK/mae_pretrain" \
-  --cfg-options train_dataloader.dataset.data_root="$DATA/pretrain" train_cfg.max_iters=200 \
-  default_hooks.checkpoint.interval=200 default_hooks.logger.interval=20 \
+  --cfg-options train_dataloader.dataset.data_root="$DATA/pretrain" default_hooks.logger.interval=20 \
   > "$WORK.mae.log" 2>&1 || { tail -n 40 "$WORK.mae.log"; exit 1; }
 "$PY" - "$WORK/mae_pretrain" <<'PY'
 import json, glob, sys

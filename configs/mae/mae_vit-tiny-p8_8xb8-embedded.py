@@ -1,6 +1,6 @@
 # Tiny MAE pretraining (mmpretrain's upstream MAE) on the embedded default images, for CPU.
 # It exercises the whole pretraining chain (data, masking, decoder, checkpoints, resume,
-# distributed launch) in about a second per iteration. Generate the data first:
+# distributed launch) at about 0.1 s per iteration. Generate the data first:
 #   python tools/generate_data.py
 _base_ = ['../_base_/default_runtime.py']
 default_scope = 'mmpretrain'
@@ -59,7 +59,7 @@ train_dataloader = dict(
         with_label=False,
         pipeline=train_pipeline))
 
-max_iters = 40
+max_iters = 200
 optim_wrapper = dict(
     type='OptimWrapper',
     # MAE's recipe is 1.5e-4 x batch / 256; a 2-layer model trained for 40 iterations learns
@@ -75,15 +75,15 @@ optim_wrapper = dict(
 # Explicit ``end`` values: stopping early (train_cfg.max_iters=N) keeps the same schedule, so a
 # stopped run resumed to max_iters matches an uninterrupted one.
 param_scheduler = [
-    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=4),
-    dict(type='CosineAnnealingLR', T_max=max_iters - 4, eta_min=0., by_epoch=False, begin=4,
-         end=max_iters),
+    dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
+    dict(type='CosineAnnealingLR', T_max=max_iters - 20, eta_min=1e-5, by_epoch=False,
+         begin=20, end=max_iters),
 ]
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 auto_scale_lr = dict(base_batch_size=64)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=5),
-    checkpoint=dict(type='CheckpointHook', interval=20, by_epoch=False, max_keep_ckpts=3))
+    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=2))
 log_processor = dict(window_size=5)
 randomness = dict(seed=0, deterministic=True)
