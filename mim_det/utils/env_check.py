@@ -113,9 +113,10 @@ def _check_mim_det() -> None:
 def run_self_check(verbose: bool = True) -> Dict[str, str]:
     """Run every step in order; return the versions found. Raises :class:`EnvCheckError`."""
     versions = _import_versions()
-    steps: List[Tuple[str, Callable]] = [('mmcv.ops import', _check_mmcv_ops), ('RoIAlign', _check_roi_align),
-             ('nms', _check_nms), ('toolbox imports', _check_toolboxes),
-             ('mim_det import', _check_mim_det)]
+    steps: List[Tuple[str, Callable]] = [
+        ('mmcv.ops import', _check_mmcv_ops), ('RoIAlign', _check_roi_align),
+        ('nms', _check_nms), ('toolbox imports', _check_toolboxes),
+        ('mim_det import', _check_mim_det)]
     results = {}
     for name, fn in steps:
         results[name] = fn()
