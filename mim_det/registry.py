@@ -32,4 +32,9 @@ class Component(NamedTuple):
 
 COMPONENTS: List[Component] = [
     Component('mmengine', 'HOOKS', 'RNGStateHook', 'mim_det.engine.hooks.rng_state_hook'),
+    # LoMaR pretraining (mmpretrain scope)
+    Component('mmpretrain', 'MODELS', 'LoMaR', 'mim_det.models.algorithms.lomar'),
+    Component('mmpretrain', 'MODELS', 'LoMaRViT', 'mim_det.models.backbones.lomar_vit'),
+    Component('mmpretrain', 'MODELS', 'LoMaRHead', 'mim_det.models.heads.lomar_head'),
+    Component('mmpretrain', 'MODELS', 'WindowSampler', 'mim_det.models.utils.window_sampler'),
 ]

@@ -35,7 +35,8 @@ def parse_args(argv=None):
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (AmpOptimWrapper; needs a GPU)')
     parser.add_argument('--auto-scale-lr', action='store_true',
-                        help='scale the lr by (GPUs x batch per GPU) / auto_scale_lr.base_batch_size')
+                        help='scale the lr by (GPUs x batch per GPU x accumulative_counts) / '
+                        'auto_scale_lr.base_batch_size')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
@@ -72,6 +73,13 @@ def build_config(args) -> Config:
             raise CLIError(f'--auto-scale-lr: {args.config} has no auto_scale_lr.base_batch_size;'
                            ' add auto_scale_lr = dict(base_batch_size=N) (the batch the lr is for)')
         cfg.auto_scale_lr.enable = True
+        accum = int(cfg.get('optim_wrapper', {}).get('accumulative_counts', 1) or 1)
+        if accum > 1:
+            # mmengine scales by GPUs x batch per GPU only; each optimizer step here sees
+            # accum times that batch, so the lr must be scaled by it as well.
+            cfg.auto_scale_lr.base_batch_size = cfg.auto_scale_lr.base_batch_size / accum
+            print(f'train.py: --auto-scale-lr counts gradient accumulation x{accum} '
+                  '(effective batch = GPUs x batch_size x accumulative_counts)')
 
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None

@@ -1,1 +1,4 @@
-"""mim_det models/algorithms: components register here as they land (see mim_det.registry)."""
+"""mim_det pretraining algorithms (see mim_det.registry for where each registers)."""
+from .lomar import LoMaR
+
+__all__ = ['LoMaR']

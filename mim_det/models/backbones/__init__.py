@@ -1,1 +1,4 @@
-"""mim_det models/backbones: components register here as they land (see mim_det.registry)."""
+"""mim_det backbones (see mim_det.registry for where each registers)."""
+from .lomar_vit import LoMaRViT
+
+__all__ = ['LoMaRViT']

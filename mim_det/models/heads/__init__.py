@@ -1,1 +1,4 @@
-"""mim_det models/heads: components register here as they land (see mim_det.registry)."""
+"""mim_det heads (see mim_det.registry for where each registers)."""
+from .lomar_head import LoMaRHead
+
+__all__ = ['LoMaRHead']

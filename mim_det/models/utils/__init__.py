@@ -1,0 +1,13 @@
+"""Building blocks shared by mim_det's models."""
+from .backbone_export import (BackboneExportError, export_backbone, load_backbone_export,
+                              load_pretrained_backbone)
+from .contextual_rpe import ContextualRPE, bucket_matrix, piecewise_index
+from .patch_ops import patchify, unpatchify
+from .rpe_transformer_layer import ContextualRPEAttention, RPETransformerEncoderLayer
+from .window_sampler import WindowSample, WindowSampler
+
+__all__ = [
+    'BackboneExportError', 'export_backbone', 'load_backbone_export', 'load_pretrained_backbone',
+    'ContextualRPE', 'bucket_matrix', 'piecewise_index', 'patchify', 'unpatchify', 'ContextualRPEAttention',
+    'RPETransformerEncoderLayer', 'WindowSample', 'WindowSampler'
+]

@@ -1,0 +1,123 @@
+"""Save LoMaR reconstructions: one PNG grid per sampled window.
+
+    python tools/visualize_reconstruction.py CONFIG CHECKPOINT IMAGE [IMAGE ...]
+        [--out-dir DIR] [--seed 0] [--panel-size 224]
+
+Each image is resized to the config's ``img_size`` and normalised by its data preprocessor;
+the model draws its windows (seeded). For window m of image ``name`` the tool writes
+``DIR/name_window{m}.png`` with three panels, left to right:
+
+1. original: the window's pixels;
+2. masked input: the same with the masked patches (what the encoder replaces by the mask
+   token) shown in grey;
+3. reconstruction: visible patches as given, masked patches as predicted. With ``norm_pix``
+   the prediction is per-patch normalised, so it is mapped back with the *target* patch's own
+   mean and standard deviation (the statistics the loss normalised with).
+
+``DIR/name_windows.png`` shows the whole image with the window outlines.
+"""
+import argparse
+import os
+import os.path as osp
+
+import _bootstrap  # noqa: F401
+
+from mim_det.utils import CLIError, run_cli
+
+PROG = 'visualize_reconstruction'
+
+
+def parse_args():
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0])
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('images', nargs='+')
+    parser.add_argument('--out-dir', default='work_dirs/reconstructions')
+    parser.add_argument('--seed', type=int, default=0, help='seed for windows and masks')
+    parser.add_argument('--panel-size', type=int, default=224,
+                        help='each panel is upscaled (nearest) to about this many pixels')
+    return parser.parse_args()
+
+
+def main():
+    args = parse_args()
+    import cv2
+    import numpy as np
+    import torch
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope, init_default_scope
+    from mmengine.runner import load_checkpoint
+
+    from mim_det.models.utils import unpatchify
+
+    for path in [args.config, args.checkpoint, *args.images]:
+        if not osp.isfile(path):
+            raise CLIError(f'{path!r} does not exist; check the path')
+    cfg = Config.fromfile(args.config)
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    from mmpretrain.registry import MODELS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg.model)
+    if not hasattr(model, 'reconstruct'):
+        raise CLIError(f'{args.config}: model type {cfg.model.type!r} has no reconstruct(); '
+                       'use a LoMaR config')
+    load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
+    model.eval()
+
+    size = int(cfg.model.backbone.get('img_size', 224))
+    p = model.backbone.patch_size
+    pre = model.data_preprocessor
+    mean = pre.mean.view(3, 1, 1)
+    std = pre.std.view(3, 1, 1)
+    images, names = [], []
+    for path in args.images:
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise CLIError(f'{path!r} is not a readable image')
+        rgb = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_CUBIC)[..., ::-1]
+        images.append(torch.from_numpy(rgb.copy()).permute(2, 0, 1).float())
+        names.append(osp.splitext(osp.basename(path))[0])
+    x = (torch.stack(images) - mean) / std
+
+    torch.manual_seed(args.seed)
+    out = model.reconstruct(x)
+    win = out['windows']
+    k, m = win.window_size, win.num_windows
+    to_pixels = lambda t: (t * std + mean).clamp(0, 255)  # noqa: E731
+
+    def panel(patches):
+        img = unpatchify(patches[None], (k, k), p)[0]
+        return to_pixels(img).permute(1, 2, 0).byte().numpy()[..., ::-1]
+
+    scale = max(1, args.panel_size // (k * p))
+    os.makedirs(args.out_dir, exist_ok=True)
+    gap = np.full((k * p * scale, 4, 3), 255, np.uint8)
+    written = []
+    for b, name in enumerate(names):
+        overview = to_pixels(x[b]).permute(1, 2, 0).byte().numpy()[..., ::-1]
+        overview = cv2.resize(overview, None, fx=scale, fy=scale,
+                              interpolation=cv2.INTER_NEAREST)
+        for j in range(m):
+            row = b * m + j
+            mask = win.mask[row][:, None]
+            target = out['target'][row]
+            grey = torch.zeros_like(target)  # 0 in normalised space = the dataset mean colour
+            masked = torch.where(mask, grey, target)
+            recon = torch.where(mask, out['pred_pixels'][row], target)
+            tiles = [cv2.resize(panel(t), None, fx=scale, fy=scale,
+                                interpolation=cv2.INTER_NEAREST) for t in (target, masked, recon)]
+            grid = np.concatenate([tiles[0], gap, tiles[1], gap, tiles[2]], axis=1)
+            dst = osp.join(args.out_dir, f'{name}_window{j}.png')
+            cv2.imwrite(dst, grid)
+            written.append(dst)
+            top, left = (int(v) * p * scale for v in win.positions[b, j])
+            side = k * p * scale
+            cv2.rectangle(overview, (left, top), (left + side - 1, top + side - 1),
+                          (0, 255, 255), 2)
+        cv2.imwrite(osp.join(args.out_dir, f'{name}_windows.png'), overview)
+    print(f'{PROG}: wrote {len(written)} window grids (original | masked input | '
+          f'reconstruction) and {len(names)} overviews to {args.out_dir}')
+
+
+if __name__ == '__main__':
+    run_cli(main, PROG)
