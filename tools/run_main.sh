@@ -2,10 +2,11 @@
 # The README's main command: the whole chain that exists today, on the embedded default data.
 #   bash tools/run_main.sh            (MIM_DET_DATA=data, MIM_DET_WORK=work_dirs/main)
 # 1. generate the embedded default data (deterministic; skipped when already up to date)
-# 2. tiny MAE pretraining (mmpretrain's upstream MAE) on the generated images
+# 2. tiny LoMaR pretraining on the generated images, backbone export (safetensors + metadata),
+#    reconstruction grids for two images
 # 3. baseline Mask R-CNN (ResNet-18 FPN from scratch, upstream mmdet) on the generated COCO data,
 #    then tools/test.py with CocoMetric (bbox + segm) and drawn predictions
-# LoMaR pretraining, export and ViTDet/UperNet fine-tuning join as their issues land.
+# ViTDet / UperNet fine-tuning from the LoMaR export join as their issues land.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MIM_DET_VENV:-$ROOT/.venv}
@@ -21,18 +22,23 @@ elapsed() { echo "$(( $(date +%s) - START ))s"; }
 echo "== [1/3] embedded default data -> $DATA/ ($(elapsed))"
 "$PY" tools/generate_data.py --out-dir "$DATA"
 
-echo "== [2/3] tiny MAE pretraining (upstream mmpretrain MAE) ($(elapsed))"
-MAE_CFG=configs/mae/mae_vit-tiny-p8_8xb8-embedded.py
-"$PY" tools/train.py "$MAE_CFG" --work-dir "$WORK/mae_pretrain" \
+echo "== [2/3] tiny LoMaR pretraining, backbone export, reconstructions ($(elapsed))"
+LOMAR_CFG=configs/lomar/pretrain_tiny_embedded.py
+"$PY" tools/train.py "$LOMAR_CFG" --work-dir "$WORK/lomar_pretrain" \
   --cfg-options train_dataloader.dataset.data_root="$DATA/pretrain" default_hooks.logger.interval=20 \
-  > "$WORK.mae.log" 2>&1 || { tail -n 40 "$WORK.mae.log"; exit 1; }
-"$PY" - "$WORK/mae_pretrain" <<'PY'
+  > "$WORK.lomar.log" 2>&1 || { tail -n 40 "$WORK.lomar.log"; exit 1; }
+"$PY" - "$WORK/lomar_pretrain" <<'PY'
 import json, glob, sys
 rows = [json.loads(l) for f in sorted(glob.glob(f'{sys.argv[1]}/*/vis_data/scalars.json'))[-1:]
         for l in open(f) if '"loss"' in l]
-print(f'MAE loss: iteration {rows[0]["iter"]}: {rows[0]["loss"]:.4f} -> '
+print(f'LoMaR loss: iteration {rows[0]["iter"]}: {rows[0]["loss"]:.4f} -> '
       f'iteration {rows[-1]["iter"]}: {rows[-1]["loss"]:.4f}')
 PY
+LOMAR_CKPT=$(cat "$WORK/lomar_pretrain/last_checkpoint")
+"$PY" tools/export_backbone.py "$LOMAR_CKPT" "$WORK/lomar_pretrain/backbone.safetensors" | head -n 1
+"$PY" tools/visualize_reconstruction.py "$LOMAR_CFG" "$LOMAR_CKPT" \
+  "$DATA"/pretrain/train/images/000000.jpg "$DATA"/pretrain/train/images/000001.jpg \
+  --out-dir "$WORK/lomar_pretrain/reconstructions" 2>/dev/null
 
 echo "== [3/3] baseline Mask R-CNN R-18 from scratch on the embedded COCO data ($(elapsed))"
 DET_CFG=configs/baselines/mask-rcnn_r18_fpn_2xb4-embedded.py

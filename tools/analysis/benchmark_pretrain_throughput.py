@@ -1,0 +1,206 @@
+"""Pretraining throughput: LoMaR against mmpretrain's MAE, ViT-B/16, same batch, one run.
+
+    python tools/analysis/benchmark_pretrain_throughput.py [--sizes 224 384 448]
+        [--batch-size N] [--iters N] [--warmup N] [--device cpu|cuda] [--amp]
+
+For each image size it measures forward+backward (no optimizer step) of
+
+* mmpretrain ``MAE`` (MAEViT-B/16 encoder on 25% of the patches + 8-block 512-d decoder),
+* ``LoMaR`` with 4 windows, and
+* ``LoMaR`` with the paper's windows for that size (4 at 224, 6 at 384, 9 at 448),
+
+and prints images/s, peak memory, analytical forward FLOPs per image
+(``mim_det/models/utils/flops.py``), the achieved FLOP/s (3 x forward FLOPs x images/s) beside a
+dense matmul peak measured in the same run, and the LoMaR/MAE measured speed ratio beside the
+MAE/LoMaR FLOPs ratio. Each case runs in its own subprocess, so the peak memory of one does not
+hide another's: on CUDA it is ``torch.cuda.max_memory_allocated``, on CPU the process's peak
+resident set growth during the timed steps over the RSS after the model was built.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+PAPER_WINDOWS = {224: 4, 384: 6, 448: 9}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--sizes', type=int, nargs='+', default=[224, 384, 448])
+    parser.add_argument('--batch-size', type=int, default=None,
+                        help='images per step (default: 64 on cuda, 4 on cpu)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='timed steps per case (default: 20 on cuda, 3 on cpu)')
+    parser.add_argument('--warmup', type=int, default=None,
+                        help='untimed steps first (default: 5 on cuda, 1 on cpu)')
+    parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
+    parser.add_argument('--amp', action='store_true', help='bf16 autocast (cuda)')
+    parser.add_argument('--json', default=None, help='also write the rows to this file')
+    parser.add_argument('--case', default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def build_model(method: str, size: int, windows: int):
+    import mim_det  # noqa: F401  registers LoMaR
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+
+    if method == 'mae':
+        import mmpretrain
+        cfg = Config.fromfile(osp.join(osp.dirname(mmpretrain.__file__),
+                                       '.mim/configs/_base_/models/mae_vit-base-p16.py')).model
+        cfg.backbone.img_size = size
+        cfg.neck.num_patches = (size // 16) ** 2
+    else:
+        cfg = Config.fromfile(osp.join(ROOT, 'configs/_base_/models/lomar_vit-base-p16.py')).model
+        cfg.backbone.img_size = size
+        cfg.window_sampler.num_windows = windows
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(cfg)
+    return model
+
+
+def rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+def peak_rss_bytes() -> int:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def run_case(case: dict) -> dict:
+    import torch
+    device = torch.device(case['device'])
+    torch.manual_seed(0)
+    model = build_model(case['method'], case['size'], case['windows']).to(device).train()
+    x = torch.randn(case['batch'], 3, case['size'], case['size'], device=device)
+    dtype = torch.bfloat16 if case['amp'] else None
+
+    def step():
+        with torch.autocast(device.type, dtype=dtype, enabled=case['amp']):
+            loss = model.loss(x, None)['loss']
+        loss.backward()
+        model.zero_grad(set_to_none=True)
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    for _ in range(case['warmup']):
+        step()
+    sync()
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    base_rss = rss_bytes()
+    start = time.perf_counter()
+    for _ in range(case['iters']):
+        step()
+    sync()
+    seconds = (time.perf_counter() - start) / case['iters']
+    if device.type == 'cuda':
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = max(peak_rss_bytes() - base_rss, 0)
+    return dict(case, step_s=seconds, images_per_s=case['batch'] / seconds, peak_bytes=peak)
+
+
+def matmul_peak(device, amp: bool) -> float:
+    """FLOP/s of a large square matmul in the precision the models run in."""
+    import torch
+    n = 4096 if device.type == 'cuda' else 2048
+    dtype = torch.bfloat16 if amp else torch.float32
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    reps = 20 if device.type == 'cuda' else 5
+    start = time.perf_counter()
+    for _ in range(reps):
+        a @ b
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+    return 2 * n ** 3 * reps / (time.perf_counter() - start)
+
+
+def forward_flops(method: str, size: int, windows: int) -> int:
+    from mim_det.models.utils.flops import lomar_flops_per_image, mae_flops_per_image
+    if method == 'mae':
+        return mae_flops_per_image(size)['total']
+    return lomar_flops_per_image(windows)['total']
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.case:
+        print('RESULT ' + json.dumps(run_case(json.loads(args.case))), flush=True)
+        return 0
+    import torch
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    gpu = device.type == 'cuda'
+    batch = args.batch_size or (64 if gpu else 4)
+    iters = args.iters or (20 if gpu else 3)
+    warmup = args.warmup if args.warmup is not None else (5 if gpu else 1)
+    peak = matmul_peak(device, args.amp)
+    name = torch.cuda.get_device_name(device) if gpu else f'CPU, {torch.get_num_threads()} threads'
+    print(f'device: {name}; batch {batch}; {iters} timed steps after {warmup} warm-up; '
+          f'{"bf16 autocast" if args.amp else "fp32"}; matmul peak {peak / 1e12:.3f} TFLOP/s')
+
+    cases = []
+    for size in args.sizes:
+        cases.append(('mae', size, 0))
+        cases.append(('lomar', size, 4))
+        paper = PAPER_WINDOWS.get(size)
+        if paper and paper != 4:
+            cases.append(('lomar', size, paper))
+    rows = []
+    for method, size, windows in cases:
+        case = dict(method=method, size=size, windows=windows, batch=batch, iters=iters,
+                    warmup=warmup, device=str(device), amp=args.amp)
+        proc = subprocess.run([sys.executable, __file__, '--case', json.dumps(case)],
+                              capture_output=True, text=True)
+        line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
+        if proc.returncode or not line:
+            print(f'case {case} failed:\n{proc.stderr[-2000:]}')
+            return 1
+        row = json.loads(line[0][len('RESULT '):])
+        row['fwd_flops'] = forward_flops(method, size, windows)
+        row['achieved'] = 3 * row['fwd_flops'] * row['images_per_s']
+        rows.append(row)
+        print(f'  measured {method:5s} {size}px windows={windows or "-"}: '
+              f'{row["images_per_s"]:.2f} img/s', flush=True)
+
+    head = (f'{"method":<14}{"size":>5}{"img/s":>9}{"ms/img":>9}{"peak MB":>10}'
+            f'{"GFLOP/img":>11}{"TFLOP/s":>9}{"% peak":>8}{"speed/MAE":>11}{"FLOPs MAE/x":>13}')
+    print('\n' + head + '\n' + '-' * len(head))
+    mae = {r['size']: r for r in rows if r['method'] == 'mae'}
+    for r in rows:
+        label = 'MAE' if r['method'] == 'mae' else f'LoMaR M={r["windows"]}'
+        ref = mae[r['size']]
+        speed = r['images_per_s'] / ref['images_per_s']
+        flops_ratio = ref['fwd_flops'] / r['fwd_flops']
+        print(f'{label:<14}{r["size"]:>5}{r["images_per_s"]:>9.2f}{1e3 / r["images_per_s"]:>9.1f}'
+              f'{r["peak_bytes"] / 2**20:>10.0f}{r["fwd_flops"] / 1e9:>11.2f}'
+              f'{r["achieved"] / 1e12:>9.3f}{100 * r["achieved"] / peak:>7.1f}%'
+              f'{speed:>10.2f}x{flops_ratio:>12.2f}x')
+    print('\nspeed/MAE: measured LoMaR images/s over MAE images/s at the same size; '
+          'FLOPs MAE/x: MAE forward FLOPs over the row\'s (what the speed ratio would be if '
+          'both ran at the same FLOP/s). Paper: LoMaR 2.5x (384, M=6) and 3.1x (448, M=9) '
+          'faster than MAE.')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(device=name, matmul_peak=peak, rows=rows), f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
