@@ -83,9 +83,15 @@ def bucket_matrix(grid_hw: Tuple[int, int], num_extra_tokens: int = 1, alpha: fl
         LongTensor (N, N) with N = grid_h * grid_w + num_extra_tokens, values in
         ``[0, (2 * int(beta) + 1) ** 2]``.
     """
-    m = _bucket_matrix_cpu(int(grid_hw[0]), int(grid_hw[1]), int(num_extra_tokens),
-                           float(alpha), float(beta), float(gamma))
-    return m if device is None else m.to(device, non_blocking=True)
+    return _bucket_matrix_on(int(grid_hw[0]), int(grid_hw[1]), int(num_extra_tokens),
+                             float(alpha), float(beta), float(gamma),
+                             str(torch.device(device) if device is not None else 'cpu'))
+
+
+@lru_cache(maxsize=64)
+def _bucket_matrix_on(grid_h, grid_w, num_extra, alpha, beta, gamma, device):
+    # one copy per device: every layer of every step asks for the same matrix
+    return _bucket_matrix_cpu(grid_h, grid_w, num_extra, alpha, beta, gamma).to(device)
 
 
 class ContextualRPE(nn.Module):
