@@ -12,10 +12,11 @@ import mim_det  # noqa: F401  (safe loading of mmengine checkpoints)
 from conftest import free_port, run_tool
 
 MAE_TINY = 'configs/mae/mae_vit-tiny-p8_8xb8-embedded.py'
+LOMAR_TINY = 'configs/lomar/pretrain_tiny_embedded.py'
 
 
-def _train(work_dir, data, max_iters, *extra):
-    args = [sys.executable, 'tools/train.py', MAE_TINY, '--work-dir', str(work_dir), *extra,
+def _train(work_dir, data, max_iters, *extra, config=LOMAR_TINY):
+    args = [sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir), *extra,
             '--cfg-options', f'train_dataloader.dataset.data_root={data}/pretrain',
             f'train_cfg.max_iters={max_iters}', 'default_hooks.checkpoint.interval=3',
             'default_hooks.logger.interval=1']
@@ -57,8 +58,8 @@ def test_resume_matches_uninterrupted_run(runs, tmp_path, small_data):
 
 
 def test_resume_without_generator_states_diverges(runs, tmp_path, small_data):
-    """The control for the test above: MAE's random masks after resume depend on the restored
-    generator states, so dropping them from the checkpoint changes the result."""
+    """The control for the test above: LoMaR's random windows and masks after resume depend on
+    the restored generator states, so dropping them from the checkpoint changes the result."""
     stopped = tmp_path / 'stopped'
     shutil.copytree(runs / 'stopped', stopped)
     ckpt_path = stopped / 'iter_3.pth'
@@ -78,10 +79,11 @@ def test_resume_auto_finds_latest_checkpoint(tmp_path, small_data):
     assert osp.isfile(work / 'iter_6.pth')
 
 
-def test_two_process_distributed_training_on_cpu(tmp_path, small_data):
+@pytest.mark.parametrize('config', [LOMAR_TINY, MAE_TINY], ids=['lomar', 'mae'])
+def test_two_process_distributed_training_on_cpu(tmp_path, small_data, config):
     work = tmp_path / 'dist'
     result = run_tool(
-        ['bash', 'tools/dist_train.sh', MAE_TINY, '2', '--work-dir', str(work),
+        ['bash', 'tools/dist_train.sh', config, '2', '--work-dir', str(work),
          '--cfg-options', f'train_dataloader.dataset.data_root={small_data}/pretrain',
          'train_cfg.max_iters=3', 'default_hooks.checkpoint.interval=3',
          'default_hooks.logger.interval=1', 'train_dataloader.num_workers=0',
