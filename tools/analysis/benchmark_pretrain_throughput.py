@@ -41,6 +41,9 @@ def parse_args(argv=None):
                         help='untimed steps first (default: 5 on cuda, 2 on cpu)')
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda if present)')
     parser.add_argument('--amp', action='store_true', help='bf16 autocast (cuda)')
+    parser.add_argument('--repeats', type=int, default=1,
+                        help='run the whole case list this many times, round-robin, and keep '
+                        'each case\'s fastest run (evens out a noisy shared machine)')
     parser.add_argument('--json', default=None, help='also write the rows to this file')
     parser.add_argument('--case', default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -166,22 +169,29 @@ def main(argv=None):
         paper = PAPER_WINDOWS.get(size)
         if paper and paper != 4:
             cases.append(('lomar', size, paper))
+    best = {}
+    for rep in range(args.repeats):
+        for method, size, windows in cases:
+            case = dict(method=method, size=size, windows=windows, batch=batch, iters=iters,
+                        warmup=warmup, device=str(device), amp=args.amp)
+            proc = subprocess.run([sys.executable, __file__, '--case', json.dumps(case)],
+                                  capture_output=True, text=True)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
+            if proc.returncode or not line:
+                print(f'case {case} failed:\n{proc.stderr[-2000:]}')
+                return 1
+            row = json.loads(line[0][len('RESULT '):])
+            key = (method, size, windows)
+            print(f'  run {rep + 1}/{args.repeats} {method:5s} {size}px '
+                  f'windows={windows or "-"}: {row["images_per_s"]:.2f} img/s', flush=True)
+            if key not in best or row['images_per_s'] > best[key]['images_per_s']:
+                best[key] = row
     rows = []
-    for method, size, windows in cases:
-        case = dict(method=method, size=size, windows=windows, batch=batch, iters=iters,
-                    warmup=warmup, device=str(device), amp=args.amp)
-        proc = subprocess.run([sys.executable, __file__, '--case', json.dumps(case)],
-                              capture_output=True, text=True)
-        line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
-        if proc.returncode or not line:
-            print(f'case {case} failed:\n{proc.stderr[-2000:]}')
-            return 1
-        row = json.loads(line[0][len('RESULT '):])
-        row['fwd_flops'] = forward_flops(method, size, windows)
+    for key in cases:
+        row = best[key]
+        row['fwd_flops'] = forward_flops(*key)
         row['achieved'] = 3 * row['fwd_flops'] * row['images_per_s']
         rows.append(row)
-        print(f'  measured {method:5s} {size}px windows={windows or "-"}: '
-              f'{row["images_per_s"]:.2f} img/s', flush=True)
 
     head = (f'{"method":<14}{"size":>5}{"img/s":>9}{"ms/img":>9}{"peak MB":>10}'
             f'{"GFLOP/img":>11}{"TFLOP/s":>9}{"% peak":>8}{"speed/MAE":>11}{"FLOPs MAE/x":>13}')
