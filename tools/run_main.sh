@@ -35,7 +35,7 @@ print(f'LoMaR loss: iteration {rows[0]["iter"]}: {rows[0]["loss"]:.4f} -> '
       f'iteration {rows[-1]["iter"]}: {rows[-1]["loss"]:.4f}')
 PY
 LOMAR_CKPT=$(cat "$WORK/lomar_pretrain/last_checkpoint")
-"$PY" tools/export_backbone.py "$LOMAR_CKPT" "$WORK/lomar_pretrain/backbone.safetensors" | head -n 1
+"$PY" tools/export_backbone.py "$LOMAR_CKPT" "$WORK/lomar_pretrain/backbone.safetensors"
 "$PY" tools/visualize_reconstruction.py "$LOMAR_CFG" "$LOMAR_CKPT" \
   "$DATA"/pretrain/train/images/000000.jpg "$DATA"/pretrain/train/images/000001.jpg \
   --out-dir "$WORK/lomar_pretrain/reconstructions" 2>/dev/null
