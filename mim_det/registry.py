@@ -37,4 +37,7 @@ COMPONENTS: List[Component] = [
     Component('mmpretrain', 'MODELS', 'LoMaRViT', 'mim_det.models.backbones.lomar_vit'),
     Component('mmpretrain', 'MODELS', 'LoMaRHead', 'mim_det.models.heads.lomar_head'),
     Component('mmpretrain', 'MODELS', 'WindowSampler', 'mim_det.models.utils.window_sampler'),
+    # downstream backbone: the same class in the detection and the segmentation scope
+    Component('mmdet', 'MODELS', 'PlainViT', 'mim_det.models.backbones.plain_vit'),
+    Component('mmseg', 'MODELS', 'PlainViT', 'mim_det.models.backbones.plain_vit'),
 ]

@@ -30,6 +30,7 @@ from torch import nn
 from ..utils.backbone_export import load_pretrained_backbone
 from ..utils.patch_ops import patchify
 from ..utils.rpe_transformer_layer import RPETransformerEncoderLayer
+from ..utils.vit_archs import VIT_ARCHS, resolve_vit_arch
 from ..utils.window_sampler import WindowSample
 
 
@@ -55,14 +56,7 @@ class LoMaRViT(BaseBackbone):
         init_cfg: ``dict(type='Pretrained', checkpoint=..., prefix=...)`` loads a mim_det export
             (``.safetensors``) or a ``.pth`` checkpoint; otherwise LoMaR/MAE initialisation.
     """
-    arch_zoo = {
-        **dict.fromkeys(['s', 'small'], dict(embed_dims=384, num_layers=12, num_heads=6,
-                                             feedforward_channels=1536)),
-        **dict.fromkeys(['b', 'base'], dict(embed_dims=768, num_layers=12, num_heads=12,
-                                            feedforward_channels=3072)),
-        **dict.fromkeys(['l', 'large'], dict(embed_dims=1024, num_layers=24, num_heads=16,
-                                             feedforward_channels=4096)),
-    }
+    arch_zoo = VIT_ARCHS
     num_extra_tokens = 1  # cls
     OUT_TYPES = ('raw', 'cls_token', 'featmap', 'avg_featmap')
 
@@ -82,14 +76,7 @@ class LoMaRViT(BaseBackbone):
                  rpe_cfg: dict = dict(alpha=1.9, beta=3.8, gamma=15.2),
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
-        if isinstance(arch, str):
-            if arch.lower() not in self.arch_zoo:
-                raise ValueError(f'LoMaRViT: unknown arch {arch!r}; use one of '
-                                 f'{sorted(self.arch_zoo)} or a dict')
-            arch = self.arch_zoo[arch.lower()]
-        missing = {'embed_dims', 'num_layers', 'num_heads', 'feedforward_channels'} - set(arch)
-        if missing:
-            raise ValueError(f'LoMaRViT: arch dict lacks {sorted(missing)}')
+        arch = resolve_vit_arch(arch, 'LoMaRViT')
         if out_type not in self.OUT_TYPES:
             raise ValueError(f'LoMaRViT: out_type={out_type!r}; use one of {self.OUT_TYPES}')
         self.arch_settings = dict(arch)

@@ -101,6 +101,10 @@ class ContextualRPE(nn.Module):
         head_dims: per-head channel count d.
         alpha, beta, gamma: piecewise index parameters.
         num_extra_tokens: leading non-grid tokens (cls) with their own bucket.
+        with_cls_bucket: keep the cls bucket in the table even without extra tokens (defaults
+            to ``num_extra_tokens > 0``). Detection/segmentation backbones drop the cls token
+            but keep the pretrained (1, d, 50) table so LoMaR checkpoints load unchanged; the
+            cls entry is then simply never gathered.
 
     Parameter ``lookup_table_weight`` has shape (1, head_dims, num_buckets) -- one table for all
     heads, laid out as in the official LoMaR/iRPE checkpoints -- and starts at zero, so an
@@ -108,12 +112,16 @@ class ContextualRPE(nn.Module):
     """
 
     def __init__(self, head_dims: int, alpha: float = 1.9, beta: float = 3.8, gamma: float = 15.2,
-                 num_extra_tokens: int = 1):
+                 num_extra_tokens: int = 1, with_cls_bucket: bool = None):
         super().__init__()
         self.alpha, self.beta, self.gamma = float(alpha), float(beta), float(gamma)
         self.num_extra_tokens = num_extra_tokens
         side = 2 * max_bucket_offset(self.alpha, self.beta, self.gamma) + 1
-        self.num_buckets = side * side + (1 if num_extra_tokens else 0)
+        if with_cls_bucket is None:
+            with_cls_bucket = num_extra_tokens > 0
+        if num_extra_tokens and not with_cls_bucket:
+            raise ValueError('ContextualRPE: extra tokens need the cls bucket')
+        self.num_buckets = side * side + (1 if with_cls_bucket else 0)
         self.lookup_table_weight = nn.Parameter(torch.zeros(1, head_dims, self.num_buckets))
 
     def buckets(self, grid_hw: Tuple[int, int], device=None) -> torch.Tensor:

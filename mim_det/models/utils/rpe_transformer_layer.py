@@ -2,55 +2,27 @@
 from typing import Tuple
 
 import torch
-import torch.nn.functional as F
 from mmcv.cnn.bricks.drop import DropPath
 from mmpretrain.models.backbones.vision_transformer import TransformerEncoderLayer
 from torch import nn
 
-from .contextual_rpe import ContextualRPE
+from .position_biased_attention import PositionBiasedAttention
 
 
-class ContextualRPEAttention(nn.Module):
-    """Multi-head self-attention with iRPE contextual bias on keys.
+class ContextualRPEAttention(PositionBiasedAttention):
+    """Multi-head self-attention with iRPE contextual bias on keys (LoMaR's attention).
 
-    ``softmax(q k^T / sqrt(d) + q . r_bucket) v`` (LoMaR Sec. 3.2 / iRPE Eq. 14), computed by
-    :func:`torch.nn.functional.scaled_dot_product_attention` with the bias as ``attn_mask``.
-
-    Args:
-        embed_dims: token width D.
-        num_heads: heads h; head width d = D / h.
-        qkv_bias: bias on the fused qkv projection.
-        attn_drop: dropout on attention probabilities.
-        proj_drop: dropout after the output projection.
-        rpe_cfg: keyword arguments of :class:`ContextualRPE` (alpha, beta, gamma,
-            num_extra_tokens); ``None`` disables the bias (plain attention).
+    ``softmax(q k^T / sqrt(d) + q . r_bucket) v`` (LoMaR Sec. 3.2 / iRPE Eq. 14): a
+    :class:`PositionBiasedAttention` whose only bias is :class:`ContextualRPE` (``rpe_cfg``;
+    ``None`` gives plain attention).
 
     Shapes: input (B, N, D) with N = grid_h * grid_w + num_extra_tokens, output (B, N, D).
     """
 
     def __init__(self, embed_dims: int, num_heads: int, qkv_bias: bool = True,
                  attn_drop: float = 0., proj_drop: float = 0., rpe_cfg: dict = None):
-        super().__init__()
-        if embed_dims % num_heads:
-            raise ValueError(f'embed_dims={embed_dims} is not divisible by '
-                             f'num_heads={num_heads}')
-        self.embed_dims, self.num_heads = embed_dims, num_heads
-        self.head_dims = embed_dims // num_heads
-        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
-        self.attn_drop = attn_drop
-        self.proj = nn.Linear(embed_dims, embed_dims)
-        self.proj_drop = nn.Dropout(proj_drop)
-        self.rpe_k = None if rpe_cfg is None else ContextualRPE(self.head_dims, **rpe_cfg)
-
-    def forward(self, x: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
-        b, n, _ = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each (B, heads, N, d)
-        bias = None if self.rpe_k is None else self.rpe_k(q, grid_hw)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=bias, dropout_p=self.attn_drop if self.training else 0.)
-        out = out.transpose(1, 2).reshape(b, n, self.embed_dims)
-        return self.proj_drop(self.proj(out))
+        super().__init__(embed_dims, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop,
+                         proj_drop=proj_drop, rpe_cfg=rpe_cfg)
 
 
 class RPETransformerEncoderLayer(TransformerEncoderLayer):
