@@ -40,4 +40,14 @@ COMPONENTS: List[Component] = [
     # downstream backbone: the same class in the detection and the segmentation scope
     Component('mmdet', 'MODELS', 'PlainViT', 'mim_det.models.backbones.plain_vit'),
     Component('mmseg', 'MODELS', 'PlainViT', 'mim_det.models.backbones.plain_vit'),
+    # ViTDet parts
+    Component('mmdet', 'MODELS', 'SimpleFeaturePyramid',
+              'mim_det.models.necks.simple_feature_pyramid'),
+    Component('mmengine', 'HOOKS', 'Fp16CompressionHook',
+              'mim_det.engine.hooks.fp16_compression_hook'),
+    # layer-wise lr decay for fine-tuning, the same class in both downstream scopes
+    Component('mmdet', 'OPTIM_WRAPPER_CONSTRUCTORS', 'ViTLayerDecayOptimWrapperConstructor',
+              'mim_det.engine.optimizers.layer_decay_optim_wrapper_constructor'),
+    Component('mmseg', 'OPTIM_WRAPPER_CONSTRUCTORS', 'ViTLayerDecayOptimWrapperConstructor',
+              'mim_det.engine.optimizers.layer_decay_optim_wrapper_constructor'),
 ]

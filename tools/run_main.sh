@@ -40,19 +40,22 @@ LOMAR_CKPT=$(cat "$WORK/lomar_pretrain/last_checkpoint")
   "$DATA"/pretrain/train/images/000000.jpg "$DATA"/pretrain/train/images/000001.jpg \
   --out-dir "$WORK/lomar_pretrain/reconstructions" 2>/dev/null
 
-echo "== [3/3] baseline Mask R-CNN R-18 from scratch on the embedded COCO data ($(elapsed))"
-DET_CFG=configs/baselines/mask-rcnn_r18_fpn_2xb4-embedded.py
-DET_OPTS=(train_dataloader.dataset.data_root="$DATA/coco/" val_dataloader.dataset.data_root="$DATA/coco/"
+echo "== [3/4] tiny ViTDet Mask R-CNN from the LoMaR export on the embedded COCO data ($(elapsed))"
+DET_CFG=configs/vitdet/lomar_maskrcnn_tiny_embedded.py
+DET_OPTS=(model.backbone.init_cfg.checkpoint="$WORK/lomar_pretrain/backbone.safetensors"
+          train_dataloader.dataset.data_root="$DATA/coco/" val_dataloader.dataset.data_root="$DATA/coco/"
           test_dataloader.dataset.data_root="$DATA/coco/"
           val_evaluator.ann_file="$DATA/coco/annotations/instances_val2017.json"
           test_evaluator.ann_file="$DATA/coco/annotations/instances_val2017.json")
-"$PY" tools/train.py "$DET_CFG" --work-dir "$WORK/maskrcnn" --no-validate \
-  --cfg-options "${DET_OPTS[@]}" > "$WORK.maskrcnn.log" 2>&1 \
-  || { tail -n 40 "$WORK.maskrcnn.log"; exit 1; }
-CKPT=$(cat "$WORK/maskrcnn/last_checkpoint")
-"$PY" tools/test.py "$DET_CFG" "$CKPT" --work-dir "$WORK/maskrcnn" --show-dir "$WORK/maskrcnn/vis" \
-  --cfg-options "${DET_OPTS[@]}" test_dataloader.dataset.indices=8 > "$WORK.maskrcnn_vis.log" 2>&1 \
-  || { tail -n 40 "$WORK.maskrcnn_vis.log"; exit 1; }
-"$PY" tools/test.py "$DET_CFG" "$CKPT" --work-dir "$WORK/maskrcnn" --cfg-options "${DET_OPTS[@]}" \
-  2>&1 | tee "$WORK.maskrcnn_test.log" | sed -n '/Evaluation report/,$p'
+"$PY" tools/train.py "$DET_CFG" --work-dir "$WORK/vitdet" --no-validate \
+  --cfg-options "${DET_OPTS[@]}" > "$WORK.vitdet.log" 2>&1 \
+  || { tail -n 40 "$WORK.vitdet.log"; exit 1; }
+grep -m1 -A12 "checkpoint report" "$WORK.vitdet.log" || true
+CKPT=$(cat "$WORK/vitdet/last_checkpoint")
+"$PY" tools/test.py "$DET_CFG" "$CKPT" --work-dir "$WORK/vitdet" --show-dir "$WORK/vitdet/vis" \
+  --cfg-options "${DET_OPTS[@]}" test_dataloader.dataset.indices=8 > "$WORK.vitdet_vis.log" 2>&1 \
+  || { tail -n 40 "$WORK.vitdet_vis.log"; exit 1; }
+"$PY" tools/test.py "$DET_CFG" "$CKPT" --work-dir "$WORK/vitdet" --cfg-options "${DET_OPTS[@]}" \
+  2>&1 | tee "$WORK.vitdet_test.log" | sed -n '/Evaluation report/,$p'
+
 echo "== done in $(elapsed): logs $WORK.*.log, checkpoints and drawn predictions under $WORK/"

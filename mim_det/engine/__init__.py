@@ -1,15 +1,18 @@
-"""Runner-level parts: exact resume, safe checkpoint loading, atomic checkpoint writes.
+"""Runner-level parts: exact resume, safe checkpoint loading, atomic checkpoint writes, DDP fp16
+gradient compression, layer-wise lr decay for fine-tuning.
 
 Generic engine parts register in mmengine's root registries, which every downstream scope
 (mmpretrain, mmdet, mmseg) falls back to.
 """
 from .atomic_local_backend import AtomicLocalBackend, atomic_write_bytes, install_atomic_local_backend
 from .cpu_distributed import prepare_cpu_distributed
-from .hooks import RNGStateHook, capture_rng_state, restore_rng_state
+from .hooks import Fp16CompressionHook, RNGStateHook, capture_rng_state, restore_rng_state
+from .optimizers import ViTLayerDecayOptimWrapperConstructor
 from .safe_checkpoint_globals import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write_bytes', 'install_atomic_local_backend', 'RNGStateHook',
     'capture_rng_state', 'restore_rng_state', 'allow_mmengine_checkpoint_globals',
-    'mmengine_checkpoint_globals', 'prepare_cpu_distributed'
+    'mmengine_checkpoint_globals', 'prepare_cpu_distributed', 'Fp16CompressionHook',
+    'ViTLayerDecayOptimWrapperConstructor'
 ]

@@ -1,1 +1,4 @@
-"""mim_det models/necks: components register here as they land (see mim_det.registry)."""
+"""mim_det necks (see mim_det.registry for where each registers)."""
+from .simple_feature_pyramid import SimpleFeaturePyramid
+
+__all__ = ['SimpleFeaturePyramid']
