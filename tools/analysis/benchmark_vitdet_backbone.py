@@ -1,0 +1,179 @@
+"""ViTDet backbone cost: SDPA against naive attention, with and without activation checkpointing.
+
+    python tools/analysis/benchmark_vitdet_backbone.py [--device cpu|cuda] [--amp [bf16|fp16]]
+        [--img-size 1024] [--arch b] [--batch-size 1] [--warmup N] [--iters N] [--repeats N]
+
+Measures forward + backward (loss = mean of the output map, no optimizer step) of ``PlainViT``
+with the ViTDet settings (Li et al. 2022): patch 16, window 14, global blocks 2, 5, 8, 11,
+decomposed relative position, absolute position from the 224 px grid, drop path 0.1, train mode.
+Four variants run side by side in one invocation, round-robin ``--repeats`` times (each keeps its
+fastest run, which evens out a noisy shared machine):
+
+* ``sdpa``     -- attention through ``F.scaled_dot_product_attention`` (the default),
+* ``sdpa+cp``  -- the same with activation checkpointing of every block (``with_cp=True``),
+* ``naive``    -- explicit ``softmax(q k^T / sqrt(d) + bias) v`` (``use_sdpa=False``),
+* ``naive+cp`` -- naive with checkpointing.
+
+Every run is its own subprocess, so one variant's peak memory cannot hide another's. Peak memory
+is measured as in ``benchmark_pretrain_throughput.py``: on CUDA ``torch.cuda.max_memory_allocated``
+(weights, gradients and activations); on CPU the process's peak resident set over the RSS after
+the model and input were built (activations, gradients and allocator caches of the warm-up and
+timed steps). The table gives ms per step, peak memory, and against ``naive`` the speed-up
+(naive ms / ms) and the memory ratio (peak / naive peak).
+"""
+import argparse
+import json
+import os.path as osp
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+from benchmark_pretrain_throughput import peak_rss_bytes, rss_bytes  # noqa: E402
+
+VARIANTS = {  # name: (use_sdpa, with_cp)
+    'sdpa': (True, False),
+    'sdpa+cp': (True, True),
+    'naive': (False, False),
+    'naive+cp': (False, True),
+}
+# ViTDet ViT-B/16 (Li et al. 2022, App. A.2)
+VITDET = dict(patch_size=16, pretrain_img_size=224, use_abs_pos=True, use_rel_pos=True,
+              window_size=14, global_attn_indexes=(2, 5, 8, 11), drop_path_rate=0.1,
+              out_indices=(-1, ), final_norm=False)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    parser.add_argument('--amp', nargs='?', const='bf16', default=None, choices=['bf16', 'fp16'],
+                        help='autocast (meant for cuda); "--amp" alone means bf16')
+    parser.add_argument('--img-size', type=int, default=1024)
+    parser.add_argument('--arch', default='b', help="ViT size: 's', 'b' or 'l'")
+    parser.add_argument('--batch-size', type=int, default=1)
+    parser.add_argument('--warmup', type=int, default=None,
+                        help='untimed steps per run (default: 3 on cuda; 0 on cpu, where one '
+                        'ViT-B step at 1024 takes tens of seconds and the first step\'s one-off '
+                        'costs are a small part of that)')
+    parser.add_argument('--iters', type=int, default=None,
+                        help='timed steps per run (default: 10 on cuda, 1 on cpu)')
+    parser.add_argument('--repeats', type=int, default=None,
+                        help='round-robin passes over the variants, fastest run kept '
+                        '(default: 3 on cuda, 1 on cpu)')
+    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS),
+                        help='a subset to run (the ratios need "naive")')
+    parser.add_argument('--json', default=None, help='also write the rows to this file')
+    parser.add_argument('--case', default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def run_case(case: dict) -> dict:
+    """One variant in this process: build, warm up, time ``iters`` steps, read the peak."""
+    import torch
+
+    from mim_det.models.backbones.plain_vit import PlainViT
+
+    device = torch.device(case['device'])
+    use_sdpa, with_cp = VARIANTS[case['variant']]
+    torch.manual_seed(0)
+    model = PlainViT(arch=case['arch'], img_size=case['img_size'], use_sdpa=use_sdpa,
+                     with_cp=with_cp, **VITDET).to(device).train()
+    x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
+    amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])
+
+    def sync():
+        if device.type == 'cuda':
+            torch.cuda.synchronize()
+
+    def step():
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            out = model(x)[0]
+        out.float().mean().backward()
+        model.zero_grad(set_to_none=True)
+
+    base_rss = rss_bytes()  # weights, input, interpreter: before any activation exists
+    if device.type == 'cuda':
+        torch.cuda.reset_peak_memory_stats()
+    for _ in range(case['warmup']):
+        step()
+    sync()
+    times = []
+    for _ in range(case['iters']):
+        start = time.perf_counter()
+        step()
+        sync()
+        times.append(time.perf_counter() - start)
+    if device.type == 'cuda':
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        peak = max(peak_rss_bytes() - base_rss, 0)
+    return dict(case, ms_per_iter=1e3 * sum(times) / len(times),
+                ms_each=[1e3 * t for t in times], peak_bytes=peak)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if args.case:
+        print('RESULT ' + json.dumps(run_case(json.loads(args.case))), flush=True)
+        return 0
+    import torch
+    gpu = args.device == 'cuda'
+    if gpu and not torch.cuda.is_available():
+        print('--device cuda: no CUDA device available')
+        return 1
+    warmup = args.warmup if args.warmup is not None else (3 if gpu else 0)
+    iters = args.iters or (10 if gpu else 1)
+    repeats = args.repeats or (3 if gpu else 1)
+    name = (torch.cuda.get_device_name() if gpu else
+            f'CPU, {torch.get_num_threads()} threads')
+    grid = -(-args.img_size // 16)
+    print(f'device: {name}; torch {torch.__version__}; PlainViT-{args.arch}/16 at '
+          f'{args.img_size} px ({grid}x{grid} tokens), batch {args.batch_size}, window 14, '
+          f'global blocks 2,5,8,11, rel pos; forward+backward; '
+          f'{args.amp + " autocast" if args.amp else "fp32"}; {warmup} warm-up + {iters} timed '
+          f'steps per run, {repeats} round-robin pass(es)', flush=True)
+
+    best = {}
+    for rep in range(repeats):
+        for variant in args.variants:
+            case = dict(variant=variant, arch=args.arch, img_size=args.img_size,
+                        batch=args.batch_size, warmup=warmup, iters=iters, device=args.device,
+                        amp=args.amp)
+            proc = subprocess.run([sys.executable, osp.abspath(__file__), '--case',
+                                   json.dumps(case)], capture_output=True, text=True)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
+            if proc.returncode or not line:
+                print(f'variant {variant} failed (exit {proc.returncode}):\n'
+                      f'{proc.stderr[-3000:]}')
+                return 1
+            row = json.loads(line[0][len('RESULT '):])
+            print(f'  pass {rep + 1}/{repeats} {variant:<9}: {row["ms_per_iter"]:9.1f} ms/iter, '
+                  f'peak {row["peak_bytes"] / 2**20:8.0f} MB', flush=True)
+            if variant not in best or row['ms_per_iter'] < best[variant]['ms_per_iter']:
+                best[variant] = row
+
+    ref = best.get('naive')
+    head = (f'{"variant":<10}{"ms/iter":>11}{"peak MB":>10}{"speed-up vs naive":>19}'
+            f'{"memory vs naive":>17}')
+    print('\n' + head + '\n' + '-' * len(head))
+    for variant in args.variants:
+        r = best[variant]
+        speed = f'{ref["ms_per_iter"] / r["ms_per_iter"]:.2f}x' if ref else '-'
+        memory = (f'{r["peak_bytes"] / ref["peak_bytes"]:.2f}x'
+                  if ref and ref['peak_bytes'] else '-')
+        print(f'{variant:<10}{r["ms_per_iter"]:>11.1f}{r["peak_bytes"] / 2**20:>10.0f}'
+              f'{speed:>19}{memory:>17}')
+    print('\npeak MB: ' + ('torch.cuda.max_memory_allocated (weights + gradients + activations)'
+                           if gpu else 'peak RSS over the RSS after building model and input '
+                           '(activations, gradients, allocator caches)') +
+          '. speed-up: naive ms / variant ms; memory: variant peak / naive peak.')
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(device=name, rows=[best[v] for v in args.variants]), f, indent=1)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
