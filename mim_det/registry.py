@@ -45,6 +45,8 @@ COMPONENTS: List[Component] = [
               'mim_det.models.necks.simple_feature_pyramid'),
     Component('mmengine', 'HOOKS', 'Fp16CompressionHook',
               'mim_det.engine.hooks.fp16_compression_hook'),
+    Component('mmdet', 'TRANSFORMS', 'PadKeepImgShape',
+              'mim_det.datasets.transforms.pad_keep_img_shape'),
     # layer-wise lr decay for fine-tuning, the same class in both downstream scopes
     Component('mmdet', 'OPTIM_WRAPPER_CONSTRUCTORS', 'ViTLayerDecayOptimWrapperConstructor',
               'mim_det.engine.optimizers.layer_decay_optim_wrapper_constructor'),

@@ -56,7 +56,7 @@ def test_vitdet_recipe(name):
     # data: large-scale jitter at 1024
     steps = [t.type for t in cfg.train_pipeline]
     assert steps == ['LoadImageFromFile', 'LoadAnnotations', 'RandomFlip', 'RandomResize',
-                     'RandomCrop', 'FilterAnnotations', 'Pad', 'PackDetInputs']
+                     'RandomCrop', 'FilterAnnotations', 'PadKeepImgShape', 'PackDetInputs']
     resize = cfg.train_pipeline[3]
     assert resize.scale == (1024, 1024) and resize.ratio_range == (0.1, 2.0) and resize.keep_ratio
     crop = cfg.train_pipeline[4]

@@ -370,3 +370,19 @@ def test_fp16_compression_is_a_noop_without_ddp(tmp_path):
     runner.train()
     assert 'gradients are not compressed' in runner_log(runner)
     assert runner.iter == 1
+
+
+def test_pad_keep_img_shape_pads_the_canvas_but_not_img_shape():
+    """mmdet's Pad reports the canvas as image (img_shape = padded size), so detections may be
+    clipped into the fill region and crash mask pasting on CPU; PadKeepImgShape keeps the
+    image's own size while padding the same way."""
+    import numpy as np
+    from mmdet.datasets.transforms import Pad
+    from mim_det.datasets.transforms import PadKeepImgShape
+    img = np.full((150, 100, 3), 7, dtype=np.uint8)
+    upstream = Pad(size=(256, 256), pad_val=dict(img=(114, 114, 114)))(dict(img=img.copy()))
+    ours = PadKeepImgShape(size=(256, 256), pad_val=dict(img=(114, 114, 114)))(dict(img=img.copy()))
+    assert upstream['img_shape'] == (256, 256)  # the behaviour being worked around
+    assert ours['img_shape'] == (150, 100)
+    assert ours['pad_shape'][:2] == (256, 256) and ours['img'].shape == (256, 256, 3)
+    assert np.array_equal(ours['img'], upstream['img'])

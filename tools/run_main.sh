@@ -4,9 +4,10 @@
 # 1. generate the embedded default data (deterministic; skipped when already up to date)
 # 2. tiny LoMaR pretraining on the generated images, backbone export (safetensors + metadata),
 #    reconstruction grids for two images
-# 3. baseline Mask R-CNN (ResNet-18 FPN from scratch, upstream mmdet) on the generated COCO data,
-#    then tools/test.py with CocoMetric (bbox + segm) and drawn predictions
-# ViTDet / UperNet fine-tuning from the LoMaR export join as their issues land.
+# 3. tiny ViTDet Mask R-CNN fine-tuned from that export on the generated COCO data, then
+#    tools/test.py with CocoMetric (bbox + segm) and drawn predictions
+# 4. tiny UperNet fine-tuned from the same export on the generated ADE20k data, then
+#    tools/test.py with IoUMetric (aAcc, mIoU, mAcc, per-class table) and drawn predictions
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MIM_DET_VENV:-$ROOT/.venv}
@@ -19,10 +20,10 @@ START=$(date +%s)
 mkdir -p "$WORK"
 elapsed() { echo "$(( $(date +%s) - START ))s"; }
 
-echo "== [1/3] embedded default data -> $DATA/ ($(elapsed))"
+echo "== [1/4] embedded default data -> $DATA/ ($(elapsed))"
 "$PY" tools/generate_data.py --out-dir "$DATA"
 
-echo "== [2/3] tiny LoMaR pretraining, backbone export, reconstructions ($(elapsed))"
+echo "== [2/4] tiny LoMaR pretraining, backbone export, reconstructions ($(elapsed))"
 LOMAR_CFG=configs/lomar/pretrain_tiny_embedded.py
 "$PY" tools/train.py "$LOMAR_CFG" --work-dir "$WORK/lomar_pretrain" \
   --cfg-options train_dataloader.dataset.data_root="$DATA/pretrain" default_hooks.logger.interval=20 \
@@ -57,5 +58,21 @@ CKPT=$(cat "$WORK/vitdet/last_checkpoint")
   || { tail -n 40 "$WORK.vitdet_vis.log"; exit 1; }
 "$PY" tools/test.py "$DET_CFG" "$CKPT" --work-dir "$WORK/vitdet" --cfg-options "${DET_OPTS[@]}" \
   2>&1 | tee "$WORK.vitdet_test.log" | sed -n '/Evaluation report/,$p'
+
+echo "== [4/4] tiny UperNet from the LoMaR export on the embedded ADE20k data ($(elapsed))"
+SEG_CFG=configs/upernet/lomar_upernet_tiny_embedded.py
+SEG_OPTS=(model.backbone.init_cfg.checkpoint="$WORK/lomar_pretrain/backbone.safetensors"
+          train_dataloader.dataset.data_root="$DATA/ade/ADEChallengeData2016"
+          val_dataloader.dataset.data_root="$DATA/ade/ADEChallengeData2016"
+          test_dataloader.dataset.data_root="$DATA/ade/ADEChallengeData2016")
+"$PY" tools/train.py "$SEG_CFG" --work-dir "$WORK/upernet" --no-validate \
+  --cfg-options "${SEG_OPTS[@]}" > "$WORK.upernet.log" 2>&1 \
+  || { tail -n 40 "$WORK.upernet.log"; exit 1; }
+CKPT=$(cat "$WORK/upernet/last_checkpoint")
+"$PY" tools/test.py "$SEG_CFG" "$CKPT" --work-dir "$WORK/upernet" --show-dir "$WORK/upernet/vis" \
+  --cfg-options "${SEG_OPTS[@]}" > "$WORK.upernet_test.log" 2>&1 \
+  || { tail -n 40 "$WORK.upernet_test.log"; exit 1; }
+grep -E '^[|+]' "$WORK.upernet_test.log" || true   # IoUMetric's per-class table
+sed -n '/Evaluation report/,$p' "$WORK.upernet_test.log"
 
 echo "== done in $(elapsed): logs $WORK.*.log, checkpoints and drawn predictions under $WORK/"

@@ -1,6 +1,8 @@
 # COCO instance segmentation with ViTDet's large-scale jitter at 1024 x 1024: flip, resize by a
 # random factor in [0.1, 2.0] of 1024 (keep ratio), random 1024 crop (boxes recomputed from
 # masks), pad to 1024 with 114. Test: resize to 1024 (keep ratio) and pad. CocoMetric bbox + segm.
+# PadKeepImgShape is mmdet's Pad that keeps img_shape at the image's size, so detections are
+# clipped to the image, not to the canvas (mim_det/datasets/transforms/pad_keep_img_shape.py).
 dataset_type = 'CocoDataset'
 data_root = 'data/coco/'
 image_size = (1024, 1024)
@@ -14,13 +16,13 @@ train_pipeline = [
     dict(type='RandomCrop', crop_type='absolute_range', crop_size=image_size,
          recompute_bbox=True, allow_negative_crop=True),
     dict(type='FilterAnnotations', min_gt_bbox_wh=(1e-2, 1e-2)),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type='PadKeepImgShape', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='PackDetInputs'),
 ]
 test_pipeline = [
     dict(type='LoadImageFromFile', backend_args=backend_args),
     dict(type='Resize', scale=image_size, keep_ratio=True),
-    dict(type='Pad', size=image_size, pad_val=dict(img=(114, 114, 114))),
+    dict(type='PadKeepImgShape', size=image_size, pad_val=dict(img=(114, 114, 114))),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=True),
     dict(type='PackDetInputs',
          meta_keys=('img_id', 'img_path', 'ori_shape', 'img_shape', 'scale_factor')),
