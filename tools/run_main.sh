@@ -51,7 +51,7 @@ DET_OPTS=(model.backbone.init_cfg.checkpoint="$WORK/lomar_pretrain/backbone.safe
 "$PY" tools/train.py "$DET_CFG" --work-dir "$WORK/vitdet" --no-validate \
   --cfg-options "${DET_OPTS[@]}" > "$WORK.vitdet.log" 2>&1 \
   || { tail -n 40 "$WORK.vitdet.log"; exit 1; }
-grep -m1 -A12 "checkpoint report" "$WORK.vitdet.log" || true
+grep -m1 -A5 "load_vit_checkpoint:" "$WORK.vitdet.log" | sed "s/^.* - mmengine - [A-Z]* - //" || true
 CKPT=$(cat "$WORK/vitdet/last_checkpoint")
 "$PY" tools/test.py "$DET_CFG" "$CKPT" --work-dir "$WORK/vitdet" --show-dir "$WORK/vitdet/vis" \
   --cfg-options "${DET_OPTS[@]}" test_dataloader.dataset.indices=8 > "$WORK.vitdet_vis.log" 2>&1 \

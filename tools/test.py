@@ -88,7 +88,9 @@ def main(argv=None):
 
     from mmengine.dist import is_main_process
     if is_main_process():
-        report = {k: (float(v) if isinstance(v, (int, float)) else str(v))
+        import numbers
+        # mmseg reports numpy float32 scalars (numbers.Real), mmdet Python floats
+        report = {k: (float(v) if isinstance(v, numbers.Real) else str(v))
                   for k, v in (metrics or {}).items()}
         os.makedirs(cfg.work_dir, exist_ok=True)
         path = osp.join(cfg.work_dir, 'test_metrics.json')
