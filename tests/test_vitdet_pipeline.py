@@ -15,9 +15,12 @@ PRETRAIN = 'configs/lomar/pretrain_tiny_embedded.py'
 CONFIG = 'configs/vitdet/lomar_maskrcnn_tiny_embedded.py'
 PRETRAIN_ITERS = 100
 ITERS = 300
-# Thresholds: see the measurement comment in test_tiny_vitdet_learns_embedded_coco.
-MIN_BBOX_MAP = 0.0
-MIN_SEGM_MAP = 0.0
+# Measured with these settings (seed 0, 2 CPU threads): bbox mAP 0.045, segm mAP 0.047 after
+# 300 iterations (the 900-iteration main job reaches 0.215 / 0.209). A detector that learned
+# nothing scores 0.000 COCO AP; the thresholds sit at less than half the measured values,
+# leaving room for run-to-run variation of CPU kernels.
+MIN_BBOX_MAP = 0.02
+MIN_SEGM_MAP = 0.02
 
 
 @pytest.mark.slow
