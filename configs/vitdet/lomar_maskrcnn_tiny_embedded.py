@@ -10,7 +10,7 @@
 #   python tools/train.py configs/vitdet/lomar_maskrcnn_tiny_embedded.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/lomar_tiny/backbone.safetensors
 #   python tools/test.py configs/vitdet/lomar_maskrcnn_tiny_embedded.py \
-#       work_dirs/lomar_maskrcnn_tiny_embedded/iter_900.pth
+#       work_dirs/lomar_maskrcnn_tiny_embedded/iter_1200.pth
 _base_ = [
     '../_base_/models/vitdet_mask-rcnn_vit-b16.py',
     '../_base_/datasets/coco_instance_lsj_1024.py',
@@ -97,7 +97,7 @@ test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
 
-max_iters = 900
+max_iters = 1200
 # fp32 on CPU; a short schedule from a weak 300-iteration pretraining wants a larger lr
 # (measured here at 500 iterations: lr 1e-3 -> 0.098 bbox mAP, 2e-3 -> 0.054). Layer decay 0.9:
 # with 4 blocks, ViT-B's 0.7 would leave the patch embedding at 0.7^5 = 0.17 of the lr.
