@@ -7,7 +7,7 @@
 # 3. tiny ViTDet Mask R-CNN fine-tuned from that export on the generated COCO data, then
 #    tools/test.py with CocoMetric (bbox + segm) and drawn predictions
 # 4. tiny UperNet fine-tuned from the same export on the generated ADE20k data, then
-#    tools/test.py with IoUMetric (aAcc, mIoU, mAcc, per-class table) and drawn predictions
+#    tools/test.py with IoUMetric (aAcc, mIoU, mAcc, per-class table)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV=${MIM_DET_VENV:-$ROOT/.venv}
@@ -69,7 +69,7 @@ SEG_OPTS=(model.backbone.init_cfg.checkpoint="$WORK/lomar_pretrain/backbone.safe
   --cfg-options "${SEG_OPTS[@]}" > "$WORK.upernet.log" 2>&1 \
   || { tail -n 40 "$WORK.upernet.log"; exit 1; }
 CKPT=$(cat "$WORK/upernet/last_checkpoint")
-"$PY" tools/test.py "$SEG_CFG" "$CKPT" --work-dir "$WORK/upernet" --show-dir "$WORK/upernet/vis" \
+"$PY" tools/test.py "$SEG_CFG" "$CKPT" --work-dir "$WORK/upernet" \
   --cfg-options "${SEG_OPTS[@]}" > "$WORK.upernet_test.log" 2>&1 \
   || { tail -n 40 "$WORK.upernet_test.log"; exit 1; }
 grep -E '^[|+]' "$WORK.upernet_test.log" || true   # IoUMetric's per-class table
