@@ -2,7 +2,9 @@
 built on the OpenMMLab stack (mmengine, mmcv, mmpretrain, mmdet, mmseg).
 
 Importing the package (directly, or through ``custom_imports = dict(imports=['mim_det'])`` in a
-config) registers every component (see :mod:`mim_det.registry`) and installs two process-wide
+config) registers the pretraining components (mmpretrain scope) and the runner-level hooks;
+``import mim_det.downstream`` adds the detection/segmentation parts (:mod:`mim_det.registry`
+lists what is registered where). It also installs two process-wide
 fixes for mmengine 0.10.7 on torch >= 2.6: safe loading of mmengine checkpoints under
 ``weights_only=True`` and atomic checkpoint writes.
 """
@@ -19,7 +21,8 @@ from .engine import allow_mmengine_checkpoint_globals, install_atomic_local_back
 allow_mmengine_checkpoint_globals()
 install_atomic_local_backend()
 
-from . import datasets, engine, evaluation, models  # noqa: E402,F401  (registers components)
-from .registry import COMPONENTS  # noqa: E402
+# models before checkpoint: the loader uses models.layers, the backbones use the loader
+from . import models  # noqa: E402,F401,I001  (registers components)
+from . import checkpoint, datasets, engine  # noqa: E402,F401
 
-__all__ = ['__version__', 'COMPONENTS']
+__all__ = ['__version__']

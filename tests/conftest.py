@@ -14,12 +14,12 @@ sys.path.insert(0, TOOLS)  # tools/*.py import their _bootstrap helper
 
 # The same small sizes everywhere keep the suite fast; the generator is deterministic.
 SMALL_DATA = dict(num_pretrain=24, num_coco_train=8, num_coco_val=4, num_ade_train=6,
-                  num_ade_val=3)
+                  num_ade_val=3, num_classify_train=12, num_classify_val=6)
 
 
 @pytest.fixture(scope='session')
 def small_data(tmp_path_factory):
-    """A small embedded dataset (all three formats) generated once per test session."""
+    """A small embedded dataset (all four formats) generated once per test session."""
     from mim_det.datasets import generate_default_data
     out = tmp_path_factory.mktemp('data')
     generate_default_data(out_dir=str(out), seed=0, **SMALL_DATA)

@@ -32,6 +32,19 @@ def test_missing_data_root_names_path_and_generator(capsys, tmp_path):
     assert 'python tools/generate_data.py' in line
 
 
+def test_missing_real_dataset_names_the_tiny_configs(capsys, tmp_path):
+    """A paper config without ImageNet: the generator does not make data/imagenet, so the
+    line names the tiny configs that run on the generated images instead."""
+    missing = tmp_path / 'imagenet'
+    code, err = _run('train', ['configs/lomar/pretrain_in1k.py', '--work-dir', str(tmp_path / 'w'),
+                               '--cfg-options', f'train_dataloader.dataset.data_root={missing}'],
+                     capsys)
+    line = _one_line(code, err)
+    assert str(missing) in line and 'real dataset' in line
+    assert 'configs/lomar/pretrain_tiny_embedded.py' in line
+    assert 'python tools/generate_data.py' in line
+
+
 def test_missing_data_prefix_inside_existing_root(capsys, tmp_path, small_data):
     code, err = _run('train', [MAE_TINY, '--work-dir', str(tmp_path / 'w'), '--cfg-options',
                                f'train_dataloader.dataset.data_root={small_data}/pretrain',
@@ -73,7 +86,7 @@ def test_unknown_cfg_options_key_suggests_the_right_one(capsys, tmp_path):
 def test_cfg_options_accepts_constructor_arguments_not_in_config():
     """A key absent from the config but accepted by the class it configures is fine."""
     from mmengine.config import Config
-    from mim_det.utils import check_cfg_options
+    from mim_det.cli import check_cfg_options
     cfg = Config.fromfile(f'{ROOT}/{MAE_TINY}')
     check_cfg_options(cfg, {'model.backbone.drop_path_rate': 0.1,
                             'train_dataloader.drop_last': True,

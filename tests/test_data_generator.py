@@ -1,5 +1,6 @@
 """Tests of the deterministic embedded-data generator (mim_det.datasets.synthetic)."""
 import hashlib
+import re
 import os
 import os.path as osp
 import subprocess
@@ -15,7 +16,8 @@ from mim_det.datasets.synthetic import (CATEGORIES, generate_coco, generate_defa
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'tools', 'generate_data.py')
-SMALL = dict(num_pretrain=4, num_coco_train=6, num_coco_val=3, num_ade_train=4, num_ade_val=3)
+SMALL = dict(num_pretrain=4, num_coco_train=6, num_coco_val=3, num_ade_train=4, num_ade_val=3,
+             num_classify_train=6, num_classify_val=3)
 CLASS_NAMES = tuple(c['name'] for c in CATEGORIES)
 
 
@@ -52,9 +54,15 @@ def test_same_seed_same_bytes_different_seed_different(data_dir, tmp_path):
     same = tree_hashes(tmp_path / 'again')
     other = tree_hashes(tmp_path / 'other')
     expected_images = (SMALL['num_pretrain'] + SMALL['num_coco_train'] + SMALL['num_coco_val']
-                       + SMALL['num_ade_train'] + SMALL['num_ade_val'])
+                       + SMALL['num_ade_train'] + SMALL['num_ade_val']
+                       + SMALL['num_classify_train'] + SMALL['num_classify_val'])
     assert sum(p.endswith('.jpg') for p in ref) == expected_images
     assert same == ref
+
+    def unlabelled(tree):  # a classify image's folder is its label, which the seed decides
+        return {re.sub(r'^(classify/\w+)/\w+/', r'\1/', p): h for p, h in tree.items()}
+
+    ref, other = unlabelled(ref), unlabelled(other)
     assert set(other) == set(ref)
     images = [p for p in ref if p.endswith(('.jpg', '.png'))]
     assert all(other[p] != ref[p] for p in images)
@@ -267,6 +275,32 @@ def test_mmpretrain_custom_dataset_loads(data_dir):
     assert listed.get_data_info(0)['gt_label'] == 0
 
 
+# ------------------------------------------------------------------------------ classify
+def test_classification_folders_load_with_labels(data_dir):
+    from mmpretrain.datasets import CustomDataset
+    root = osp.join(data_dir, 'classify')
+    for split, num in (('train', SMALL['num_classify_train']),
+                       ('val', SMALL['num_classify_val'])):
+        # the lists carry the labels in category order (folders may be missing or empty)
+        ds = CustomDataset(data_root=root, ann_file=f'meta/{split}.txt', classes=CLASS_NAMES)
+        assert len(ds) == num
+        for i in range(len(ds)):
+            info = ds.get_data_info(i)
+            folder = osp.basename(osp.dirname(info['img_path']))
+            assert CLASS_NAMES[info['gt_label']] == folder
+            assert cv2.imread(info['img_path']).shape == (112, 112, 3)
+
+
+def test_classification_images_hold_the_labelled_object():
+    from mim_det.datasets.synthetic.writers import _single_object_scene
+    for i in range(5):
+        scene = _single_object_scene(image_rng(0, 'classify_train', i))
+        [inst] = scene.instances
+        # the visible object is the only labelled region of the semantic map
+        assert set(np.unique(scene.semantic).tolist()) == {0, inst.category_id}
+        assert (scene.semantic == inst.category_id).sum() == inst.mask.sum()
+
+
 # ------------------------------------------------------------------------------ CLI
 def _run_cli(*args):
     env = dict(os.environ)
@@ -283,7 +317,9 @@ def test_cli_generates_then_skips(data_dir, tmp_path):
               '--num-coco-train', str(SMALL['num_coco_train']),
               '--num-coco-val', str(SMALL['num_coco_val']),
               '--num-ade-train', str(SMALL['num_ade_train']),
-              '--num-ade-val', str(SMALL['num_ade_val'])]
+              '--num-ade-val', str(SMALL['num_ade_val']),
+              '--num-classify-train', str(SMALL['num_classify_train']),
+              '--num-classify-val', str(SMALL['num_classify_val'])]
     first = _run_cli('--out-dir', out, '--seed', '0', *counts)
     assert first.returncode == 0, first.stderr
     assert 'generated' in first.stdout and out in first.stdout

@@ -8,7 +8,7 @@ from conftest import ROOT, run_tool
 
 
 def test_self_check_passes_and_reports_pinned_versions():
-    from mim_det.utils.env_check import PINNED, run_self_check
+    from mim_det.cli.env_check import PINNED, run_self_check
     versions = run_self_check(verbose=False)
     for name, pinned in PINNED.items():
         assert versions[name].startswith(pinned), (name, versions[name])
@@ -44,7 +44,7 @@ def test_check_env_tool_exit_status():
 
 
 def test_self_check_names_the_failing_step(monkeypatch):
-    from mim_det.utils import env_check
+    from mim_det.cli import env_check
     # An mmcv installed without its compiled extension: importing mmcv._ext fails.
     monkeypatch.setitem(sys.modules, 'mmcv._ext', None)
     with pytest.raises(env_check.EnvCheckError) as err:

@@ -11,10 +11,10 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
 import mim_det  # noqa: F401
-from mim_det.models.utils import (ContextualRPE, WindowSample, WindowSampler, bucket_matrix,
-                                  patchify, piecewise_index)
-from mim_det.models.utils.flops import lomar_flops_per_image
-from mim_det.models.utils.rpe_transformer_layer import ContextualRPEAttention
+from mim_det.analysis.flops import lomar_flops_per_image
+from mim_det.models.layers import (Attention, ContextualRPE, bucket_matrix,
+                                   piecewise_index)
+from mim_det.models.maskers import WindowSample, WindowSampler
 
 ARCH = dict(embed_dims=64, num_layers=2, num_heads=4, feedforward_channels=128)
 P, K, M = 8, 7, 4
@@ -157,7 +157,7 @@ def test_rpe_gather_equals_naive_per_pair_loop():
         torch.nn.init.normal_(rpe.lookup_table_weight)
         n = grid[0] * grid[1] + 1
         q = torch.randn(2, 3, n, 8)
-        out = rpe(q, grid)
+        out = rpe(q, grid, 1)  # one cls token before the grid
         buckets = bucket_matrix(grid, 1)
         table = rpe.lookup_table_weight[0]
         naive = torch.empty(2, 3, n, n)
@@ -169,7 +169,7 @@ def test_rpe_gather_equals_naive_per_pair_loop():
 
 def test_attention_equals_naive_formula():
     torch.manual_seed(0)
-    attn = ContextualRPEAttention(32, 4, rpe_cfg=dict()).eval()
+    attn = Attention(32, 4, rel_pos_cfgs=[dict(type='ContextualRPE')]).eval()
     torch.nn.init.normal_(attn.rpe_k.lookup_table_weight)
     x = torch.randn(2, 50, 32)
     q, k, v = attn.qkv(x).reshape(2, 50, 3, 4, 8).permute(2, 0, 3, 1, 4)

@@ -1,4 +1,5 @@
-"""PlainViT (the ViTDet / UperNet backbone) and its window attention layer.
+"""PlainViT (the ViTDet / UperNet backbone on the shared ViTBase) and the shared ViT block with
+window attention.
 
 Small models (64-d, 4 layers, 4 heads, patch 16) on inputs of 17..200 px keep the file fast on
 CPU. Position tables (decomposed relative position, contextual RPE, absolute embedding) are set
@@ -12,17 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-import mim_det  # noqa: F401  (registers PlainViT)
-from mim_det.models.backbones.plain_vit import PlainViT, resize_abs_pos
-from mim_det.models.utils.contextual_rpe import ContextualRPE
-from mim_det.models.utils.decomposed_rel_pos import DecomposedRelPos, resize_rel_pos
-from mim_det.models.utils.position_biased_attention import PositionBiasedAttention
-from mim_det.models.utils.window_attention_layer import (WindowAttentionLayer, window_padding_bias,
-                                                         window_partition, window_unpartition)
+from mim_det.downstream import PlainViT  # registers PlainViT
+from mim_det.models.layers import (Attention, ContextualRPE, DecomposedRelPos, ViTBlock,
+                                   resize_abs_pos, resize_rel_pos, window_padding_bias,
+                                   window_partition, window_unpartition)
 
 ARCH = dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=128)
 D, HEADS = 64, 4
-RPE = dict(num_extra_tokens=0, with_cls_bucket=True)  # what PlainViT gives its layers
+CONTEXTUAL = dict(type='ContextualRPE')  # LoMaR's
+DECOMPOSED = dict(type='DecomposedRelPos')  # ViTDet's
+BOTH = [CONTEXTUAL, DECOMPOSED]
 
 
 def randomize_positions(module: nn.Module, seed: int = 0, std: float = 0.5) -> nn.Module:
@@ -44,8 +44,7 @@ def randomize_positions(module: nn.Module, seed: int = 0, std: float = 0.5) -> n
 def build(seed=0, **kwargs) -> PlainViT:
     """A small PlainViT with every kind of position on, PyTorch's default (not tiny) weights."""
     cfg = dict(arch=ARCH, img_size=64, patch_size=16, pretrain_img_size=64, use_abs_pos=True,
-               use_rel_pos=True, use_contextual_rpe=True, window_size=4,
-               global_attn_indexes=(1, 3), drop_path_rate=0.)
+               rel_pos_cfgs=BOTH, window_size=4, global_attn_indexes=(1, 3), drop_path_rate=0.)
     cfg.update(kwargs)
     torch.manual_seed(seed)
     return randomize_positions(PlainViT(**cfg), seed).eval()
@@ -54,9 +53,9 @@ def build(seed=0, **kwargs) -> PlainViT:
 def twin(model: PlainViT, **overrides) -> PlainViT:
     """A PlainViT with ``model``'s arguments except ``overrides`` and the same weights."""
     kwargs = dict(arch=ARCH, img_size=model.img_size, patch_size=model.patch_size,
-                  pretrain_img_size=model.pretrain_grid[0] * model.patch_size,
-                  use_abs_pos=model.use_abs_pos, use_rel_pos=model.use_rel_pos,
-                  use_contextual_rpe=model.use_contextual_rpe, window_size=model.window_size,
+                  pretrain_img_size=model.pos_embed_grid[0] * model.patch_size,
+                  use_abs_pos=model.use_abs_pos, rel_pos_cfgs=model.rel_pos_cfgs,
+                  window_size=model.window_size,
                   global_attn_indexes=model.global_attn_indexes, out_indices=model.out_indices,
                   drop_path_rate=0.)
     kwargs.update(overrides)
@@ -65,10 +64,10 @@ def twin(model: PlainViT, **overrides) -> PlainViT:
     return other.train(model.training)
 
 
-def make_layer(window_size, rel_pos_grid, use_sdpa=True, seed=0) -> WindowAttentionLayer:
+def make_layer(window_size, rel_pos_grid, use_sdpa=True, seed=0) -> ViTBlock:
     torch.manual_seed(seed)
-    layer = WindowAttentionLayer(D, HEADS, 128, window_size=window_size, rpe_cfg=RPE,
-                                 rel_pos_grid=rel_pos_grid, use_sdpa=use_sdpa)
+    layer = ViTBlock(D, HEADS, 128, window_size=window_size, rel_pos_cfgs=BOTH,
+                     rel_pos_grid=rel_pos_grid, use_sdpa=use_sdpa)
     return randomize_positions(layer, seed).eval()
 
 
@@ -107,14 +106,14 @@ def test_sizes_not_divisible_by_the_patch_are_zero_padded_bottom_right():
 
 def test_vitdet_base_layout():
     """ViT-B at 1024: windows of 14 except blocks 2, 5, 8, 11; tables sized window / map."""
-    model = PlainViT(arch='b', img_size=1024, use_rel_pos=True)
+    model = PlainViT(arch='b', img_size=1024, rel_pos_cfgs=[DECOMPOSED])
     assert model.pos_embed.shape == (1, 14 * 14, 768)  # 224 px pretraining grid, no cls
     for i, layer in enumerate(model.layers):
         size = 64 if i in (2, 5, 8, 11) else 14
         assert layer.window_size == (0 if i in (2, 5, 8, 11) else 14)
         assert layer.attn.rel_pos.rel_pos_h.shape == (2 * size - 1, 64)
         assert layer.attn.rel_pos.rel_pos_w.shape == (2 * size - 1, 64)
-        assert layer.attn.rpe_k is None
+        assert not hasattr(layer.attn, 'rpe_k')
     assert not model.final_norm and model.out_indices == (11, )
 
 
@@ -268,14 +267,14 @@ def test_decomposed_rel_pos_equals_per_pair_formula():
 
 # --------------------------------------------------------------------- LoMaR contextual RPE
 def test_lomar_contextual_rpe_tables_are_used_without_cls_token():
-    model = build(use_abs_pos=False, use_rel_pos=False, use_contextual_rpe=True, window_size=3)
+    model = build(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL], window_size=3)
     names = [n for n, _ in model.named_parameters()]
     assert not any('cls' in n for n in names) and not hasattr(model, 'cls_token')
     assert not any('pos_embed' in n or 'rel_pos' in n for n in names)
     for layer in model.layers:
         rpe = layer.attn.rpe_k
         assert rpe.lookup_table_weight.shape == (1, D // HEADS, 50)  # LoMaR checkpoints' layout
-        assert rpe.num_extra_tokens == 0
+        assert not model.with_cls_token
         # no pair of grid tokens maps to the cls bucket (49)
         assert rpe.buckets((5, 7)).max() == 48 and rpe.buckets((3, 3)).max() < 49
 
@@ -305,10 +304,10 @@ def test_sdpa_equals_naive_attention(case):
     with_pos = case != 'plain'
     grid = (3, 4)
     n = 12
-    kwargs = dict(rpe_cfg=RPE if with_pos else None, rel_pos_grid=(2, 3) if with_pos else None)
+    kwargs = dict(rel_pos_cfgs=BOTH if with_pos else (), rel_pos_grid=(2, 3) if with_pos else None)
     torch.manual_seed(0)
-    sdpa = randomize_positions(PositionBiasedAttention(D, HEADS, use_sdpa=True, **kwargs))
-    naive = PositionBiasedAttention(D, HEADS, use_sdpa=False, **kwargs)
+    sdpa = randomize_positions(Attention(D, HEADS, use_sdpa=True, **kwargs))
+    naive = Attention(D, HEADS, use_sdpa=False, **kwargs)
     naive.load_state_dict(sdpa.state_dict())
     torch.manual_seed(1)
     mask = None

@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from conftest import run_tool
+from conftest import ROOT, run_tool
 
 CONFIG = 'configs/baselines/mask-rcnn_r18_fpn_2xb4-embedded.py'
 
@@ -51,3 +51,34 @@ def test_out_must_be_a_pickle_path(one_iteration_checkpoint, tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip() == (f"test.py: error: --out '{tmp_path}/preds.json': the output "
                                      'file must end with .pkl')
+
+
+def test_testing_needs_no_pretraining_file(tmp_path, small_data):
+    """A fine-tuned checkpoint holds every weight: tools/test.py runs without the config's
+    pretraining file (model.backbone.init_cfg) and never loads it over the trained weights."""
+    import os
+    import shutil
+    config = 'configs/lomar/finetune_tiny_embedded.py'
+    export = tmp_path / 'pretrained.safetensors'
+    shutil.copy(f'{ROOT}/tests/fixtures/pre_refactor/lomar_backbone.safetensors', export)
+    data = f'{small_data}/classify'
+    options = ['model.backbone.arch.embed_dims=64', 'model.backbone.arch.num_layers=2',
+               'model.backbone.arch.feedforward_channels=128', 'model.head.in_channels=64',
+               f'train_dataloader.dataset.data_root={data}',
+               f'val_dataloader.dataset.data_root={data}',
+               f'test_dataloader.dataset.data_root={data}',
+               f'model.backbone.init_cfg.checkpoint={export}']
+    work = tmp_path / 'finetune'
+    result = run_tool([sys.executable, 'tools/train.py', config, '--work-dir', str(work),
+                       '--no-validate', '--cfg-options', *options, 'train_cfg.max_epochs=1',
+                       'default_hooks.checkpoint.interval=1'])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'load_vit_checkpoint' in result.stdout  # fine-tuning did start from the export
+    os.remove(export)  # e.g. testing on another machine
+    result = run_tool([sys.executable, 'tools/test.py', config, str(work / 'epoch_1.pth'),
+                       '--work-dir', str(tmp_path / 'test'), '--cfg-options', *options])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'not loading the pretrained checkpoint of model.backbone.init_cfg' in result.stdout
+    assert 'load_vit_checkpoint' not in result.stdout + result.stderr
+    metrics = json.load(open(tmp_path / 'test' / 'test_metrics.json'))['metrics']
+    assert 0.0 <= metrics['accuracy/top1'] <= 100.0

@@ -13,6 +13,7 @@ from conftest import free_port, run_tool
 
 MAE_TINY = 'configs/mae/mae_vit-tiny-p8_8xb8-embedded.py'
 LOMAR_TINY = 'configs/lomar/pretrain_tiny_embedded.py'
+FINETUNE_TINY = 'configs/lomar/finetune_tiny_embedded.py'
 
 
 def _train(work_dir, data, max_iters, *extra, config=LOMAR_TINY):
@@ -99,6 +100,40 @@ def test_two_process_distributed_training_on_cpu(tmp_path, small_data, config):
     assert 'gloo' in text
     state = _weights(work / 'iter_3.pth')
     assert not any(k.startswith('module.') for k in state)
+
+
+def test_two_process_finetune_from_a_lomar_export(runs, tmp_path, small_data):
+    """Classification fine-tuning under DDP with mmengine's default
+    find_unused_parameters=False: the downstream ViT holds no pretraining-only parameter (the
+    mask token), so two gloo processes train from a real LoMaR export."""
+    export = tmp_path / 'backbone.safetensors'
+    result = run_tool([sys.executable, 'tools/export_backbone.py',
+                       str(runs / 'straight' / 'iter_6.pth'), str(export)])
+    assert result.returncode == 0, result.stderr[-3000:]
+    work = tmp_path / 'finetune'
+    data = f'{small_data}/classify'
+    result = run_tool(
+        ['bash', 'tools/dist_train.sh', FINETUNE_TINY, '2', '--work-dir', str(work),
+         '--cfg-options', f'model.backbone.init_cfg.checkpoint={export}',
+         f'train_dataloader.dataset.data_root={data}', f'val_dataloader.dataset.data_root={data}',
+         'train_cfg.max_epochs=2', 'train_cfg.val_interval=2',
+         'default_hooks.checkpoint.interval=2', 'default_hooks.logger.interval=1',
+         'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0'],
+        env={'PORT': str(free_port()), 'PYTHON': sys.executable})
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    text = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
+    assert 'Distributed training: True' in text and 'GPU number: 2' in text
+    assert 'layout: mim_det export' in text and 'SUSPICIOUS' not in text
+    assert 'accuracy/top1' in text  # validation ran after training
+    state = _weights(work / 'epoch_2.pth')
+    assert not any('mask_token' in k for k in state)
+    # the export's weights were the starting point and training moved them
+    from mim_det.checkpoint import load_backbone_export
+    exported, _ = load_backbone_export(str(export))
+    key = 'layers.0.attn.qkv.weight'
+    assert not torch.equal(state[f'backbone.{key}'], exported[key])
+    assert (state[f'backbone.{key}'] - exported[key]).abs().max() < 0.5
 
 
 FAKE_SRUN = r'''#!/usr/bin/env bash

@@ -11,7 +11,7 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
-import mim_det  # noqa: F401  (registers PlainViT and the layer-decay constructor)
+import mim_det.downstream  # noqa: F401  (registers PlainViT and the layer-decay constructor)
 from conftest import ROOT, run_tool
 
 LOMAR = 'configs/upernet/lomar_upernet_ade20k.py'
@@ -19,6 +19,11 @@ MAE = 'configs/upernet/mae_upernet_ade20k.py'
 TINY = 'configs/upernet/lomar_upernet_tiny_embedded.py'
 PRETRAIN_TINY = 'configs/lomar/pretrain_tiny_embedded.py'
 CLASSES = ('disc', 'square', 'triangle', 'star', 'hexagon', 'cross')
+CONTEXTUAL = dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)
+TABLE = dict(type='RelPosBiasTable')
+# each family's own position keys on top of the shared protocol
+FAMILY_POS = {'lomar': dict(use_abs_pos=False, rel_pos_cfgs=[TABLE, CONTEXTUAL]),
+              'mae': dict(use_abs_pos=True, rel_pos_cfgs=[TABLE])}
 
 
 def _cfg(path):
@@ -69,8 +74,7 @@ def test_backbone_maps_and_strides(family, hw):
     """Every output is a (B, D, ceil(H / 16), ceil(W / 16)) map, also for sizes that 16 does
     not divide (patch embedding pads the bottom/right), and the k-th map is the output of block
     out_indices[k]: a backbone returning only that block gives the same tensor."""
-    pos = (dict(use_abs_pos=False, use_contextual_rpe=True) if family == 'lomar' else
-           dict(use_abs_pos=True, use_contextual_rpe=False))
+    pos = FAMILY_POS[family]
     vit = _build(_small_vit(**pos))
     vit.init_weights()
     vit.eval()
@@ -139,8 +143,8 @@ def test_layer_decay_groups_of_every_parameter(family):
     0.65 ** (5 - depth) (patch embedding / position 0, block i -> i + 1, neck and heads 5) and
     no weight decay for 1-D tensors and the position parameters."""
     from mmengine.optim import build_optim_wrapper
-    pos = (dict(use_abs_pos=False, use_contextual_rpe=True) if family == 'lomar' else
-           dict(use_abs_pos=True, use_contextual_rpe=False))
+    pos = (dict(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL]) if family == 'lomar' else
+           dict(use_abs_pos=True, rel_pos_cfgs=[]))
     cfg = _cfg(TINY)
     model = _build(_tiny_model_cfg(**pos))
     with DefaultScope.overwrite_default_scope('mmseg'):
@@ -170,7 +174,7 @@ def test_layer_decay_groups_of_every_parameter(family):
         seen_depths.add(depth)
         assert group['lr'] == pytest.approx(base_lr * rate**(layers + 1 - depth)), name
         no_decay = param.ndim == 1 or any(
-            key in name for key in ('pos_embed', 'rel_pos_h', 'rel_pos_w', 'rpe_k'))
+            key in name for key in ('pos_embed', 'rel_pos_h', 'rel_pos_w', 'rpe_k', 'cls_token'))
         assert group['weight_decay'] == (0.0 if no_decay else base_wd), name
     assert seen_depths == set(range(layers + 2))
     # the position tables are matrices: their zero decay comes from custom_keys
@@ -199,7 +203,7 @@ def tiny_export(tmp_path_factory, small_data):
 
 
 def test_segmentor_loads_the_tiny_export(tiny_export):
-    from mim_det.models.utils import load_backbone_export
+    from mim_det.checkpoint import load_backbone_export
     state, meta = load_backbone_export(tiny_export)
     assert meta['method'] == 'lomar'
     model = _build(_tiny_model_cfg(init_cfg=dict(type='Pretrained', checkpoint=tiny_export)))
@@ -214,11 +218,11 @@ def test_segmentor_loads_the_tiny_export(tiny_export):
 
 
 def test_segmentor_refuses_an_export_of_another_width(tiny_export):
-    from mim_det.models.utils import BackboneExportError
+    from mim_det.checkpoint import CheckpointError
     model = _build(_tiny_model_cfg(
         arch=dict(embed_dims=64, num_layers=4, num_heads=4, feedforward_channels=256),
         init_cfg=dict(type='Pretrained', checkpoint=tiny_export)))
-    with pytest.raises(BackboneExportError):
+    with pytest.raises(CheckpointError):
         model.init_weights()
 
 
@@ -273,16 +277,19 @@ def test_paper_recipe(path, family):
     bb = model.backbone
     assert bb.type == 'PlainViT' and bb.arch == 'b' and bb.patch_size == 16
     assert bb.img_size == 512 and bb.window_size == 0 and bb.out_indices == (3, 5, 7, 11)
-    assert bb.drop_path_rate == 0.1 and bb.final_norm is False and bb.use_rel_pos is False
+    assert bb.drop_path_rate == 0.1 and bb.final_norm is False
     assert bb.norm_cfg == dict(type='LN', eps=1e-6) and bb.qkv_bias is True
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=cfg.pretrained)
+    # mmseg's MAE backbone: cls token kept, per-head relative position tables (zero-init),
+    # layer scale 1.0, position table trained at the fine-tuning grid
+    assert bb.with_cls_token is True and bb.layer_scale_init_value == 1.0
+    assert bb.abs_pos_grid == 'finetune'
+    assert dict(type='DecomposedRelPos') not in bb.rel_pos_cfgs
     if family == 'lomar':
-        assert bb.use_abs_pos is False and bb.use_contextual_rpe is True
-        assert bb.rpe_cfg == dict(alpha=1.9, beta=3.8, gamma=15.2)
+        assert bb.use_abs_pos is False and bb.rel_pos_cfgs == [TABLE, CONTEXTUAL]
         assert cfg.pretrained == 'checkpoints/lomar_vit-b16.safetensors'
     else:
-        assert bb.use_abs_pos is True and bb.use_contextual_rpe is False
-        assert bb.pretrain_img_size == 224
+        assert bb.use_abs_pos is True and bb.rel_pos_cfgs == [TABLE]
         assert cfg.pretrained == 'checkpoints/mae_pretrain_vit_base.pth'
 
     sync_bn = dict(type='SyncBN', requires_grad=True)
@@ -328,13 +335,14 @@ def test_paper_recipe(path, family):
     assert cfg.test_evaluator == cfg.val_evaluator
 
     ow = cfg.optim_wrapper
-    assert ow.type == 'AmpOptimWrapper' and ow.loss_scale == 'dynamic'
+    # AMP with AmpOptimWrapper's default dynamic loss scale
+    assert ow.type == 'AmpOptimWrapper' and ow.get('loss_scale', 'dynamic') == 'dynamic'
     assert ow.optimizer == dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05)
     assert ow.constructor == 'ViTLayerDecayOptimWrapperConstructor'
     assert ow.paramwise_cfg.layer_decay_rate == 0.65
     assert ow.paramwise_cfg.flat_decay_mult == 0.0
     assert ow.paramwise_cfg.custom_keys == {k: dict(decay_mult=0.0) for k in (
-        'pos_embed', 'rel_pos_h', 'rel_pos_w', 'rpe_k')}
+        'pos_embed', 'cls_token', 'rel_pos_h', 'rel_pos_w', 'rpe_k')}
     warm, poly = cfg.param_scheduler
     assert warm.type == 'LinearLR' and warm.by_epoch is False
     assert (warm.begin, warm.end) == (0, 1500) and warm.start_factor == 1e-6
@@ -357,7 +365,7 @@ def test_paper_segmentor_builds_with_12_block_layer_decay(path):
     model = _build(model_cfg)
     optim_cfg = copy.deepcopy(cfg.optim_wrapper)
     optim_cfg.update(type='OptimWrapper')  # AMP needs a GPU; the groups do not depend on it
-    optim_cfg.pop('loss_scale')
+    optim_cfg.pop('loss_scale', None)
     with DefaultScope.overwrite_default_scope('mmseg'):
         wrapper = build_optim_wrapper(model, optim_cfg)
     groups = {id(p): g for g in wrapper.optimizer.param_groups for p in g['params']}
@@ -377,11 +385,15 @@ def test_paper_segmentor_builds_with_12_block_layer_decay(path):
     check('decode_head.fpn_bottleneck.conv.weight', 13, True)
     check('decode_head.fpn_bottleneck.bn.bias', 13, False)
     check('auxiliary_head.conv_seg.weight', 13, True)
+    check('backbone.cls_token', 0, False)
+    check('backbone.layers.3.gamma_1', 4, False)
+    check('backbone.layers.7.attn.rel_pos_bias.relative_position_bias_table', 8, True)
     if path == LOMAR:
         check('backbone.layers.5.attn.rpe_k.lookup_table_weight', 6, False)
         assert not any('pos_embed' in name for name in named)
     else:
         check('backbone.pos_embed', 0, False)
+        assert named['backbone.pos_embed'].shape == (1, 1 + 32 * 32, 768)
         assert not any('rpe_k' in name for name in named)
 
 
@@ -389,14 +401,17 @@ def test_paper_configs_differ_only_in_the_position_handling_and_checkpoint():
     lomar, mae = _cfg(LOMAR).to_dict(), _cfg(MAE).to_dict()
     for cfg in (lomar, mae):
         cfg.pop('pretrained')
-        for key in ('use_abs_pos', 'use_contextual_rpe', 'rpe_cfg', 'init_cfg'):
+        for key in ('use_abs_pos', 'rel_pos_cfgs', 'init_cfg'):
             cfg['model']['backbone'].pop(key, None)
     assert lomar == mae
+    # the method's own relative position comes on top of the protocol's tables
+    assert _cfg(LOMAR).model.backbone.rel_pos_cfgs == _cfg(MAE).model.backbone.rel_pos_cfgs + [
+        CONTEXTUAL]
 
 
 @pytest.mark.parametrize('path', [LOMAR, MAE, TINY])
 def test_every_type_resolves_in_its_scope(path):
-    from mim_det.utils.config_checks import find_registered
+    from mim_det.cli.config_checks import find_registered
     cfg = _cfg(path)
 
     def types(node, where=''):
@@ -422,7 +437,10 @@ def test_tiny_config_is_the_paper_recipe_scaled_down():
     bb = tiny.model.backbone
     assert bb.type == 'PlainViT' and bb.patch_size == 8 and bb.pretrain_img_size == 96
     assert bb.arch == dict(embed_dims=128, num_layers=4, num_heads=4, feedforward_channels=512)
-    assert bb.use_contextual_rpe is True and bb.use_abs_pos is False and bb.window_size == 0
+    assert bb.rel_pos_cfgs == [CONTEXTUAL] and bb.use_abs_pos is False and bb.window_size == 0
+    # the position handling the tiny recipe was measured with (ViTDet style, an option of the
+    # paper configs): no cls token, no per-head tables, no layer scale
+    assert bb.with_cls_token is False and bb.layer_scale_init_value == 0.
     assert bb.out_indices == (0, 1, 2, 3)
     assert bb.init_cfg == dict(type='Pretrained', checkpoint=tiny.pretrained)
     assert tiny.model.neck.rescales == [2, 1, 0.5, 0.25]

@@ -1,4 +1,5 @@
-"""load_vit_checkpoint: every checkpoint layout into PlainViT, with its categorised report.
+"""load_vit_checkpoint (mim_det.checkpoint): every checkpoint layout into PlainViT, with its
+categorised report.
 
 Checkpoints are built here from a source PlainViT whose every tensor is random (zero-init tables
 included, so a skipped or misplaced tensor shows), renamed by hand-written tables to the names
@@ -12,16 +13,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import mim_det  # noqa: F401  (allow-lists mmengine's globals for weights_only loading)
-from mim_det.models.backbones.lomar_vit import LoMaRViT
-from mim_det.models.backbones.plain_vit import PlainViT
-from mim_det.models.utils.backbone_export import (EXPORT_FORMAT, BackboneExportError,
-                                                  export_backbone)
-from mim_det.models.utils.vit_checkpoint import load_vit_checkpoint
+from mim_det.checkpoint import (EXPORT_FORMAT, CheckpointError, export_backbone,
+                                load_vit_checkpoint)
+from mim_det.downstream import PlainViT  # also allow-lists mmengine's globals (import mim_det)
+from mim_det.models.selfsup.lomar import LoMaRViT
 
 D, HEAD_DIMS = 64, 16
 ARCH = dict(embed_dims=D, num_layers=2, num_heads=4, feedforward_channels=128)
 LOG = logging.getLogger('mim_det.test_vit_checkpoint')
+CONTEXTUAL = dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)
+DECOMPOSED = dict(type='DecomposedRelPos')
+BOTH = [DECOMPOSED, CONTEXTUAL]
 
 # PlainViT (mmpretrain) block names -> timm block names, as the official releases spell them
 TIMM_BLOCK = {'ln1.': 'norm1.', 'ln2.': 'norm2.', 'ffn.layers.0.0.': 'mlp.fc1.',
@@ -110,7 +112,7 @@ def image(seed=1):
 def test_official_mae_release(tmp_path, caplog):
     src = random_source(use_abs_pos=True)
     path = save(tmp_path, 'mae.pth', {'model': mae_release(src)})
-    model = small_vit(use_abs_pos=True, use_rel_pos=True)
+    model = small_vit(use_abs_pos=True, rel_pos_cfgs=[DECOMPOSED])
     with caplog.at_level(logging.INFO, logger=LOG.name):
         report = load_vit_checkpoint(model, path, logger=LOG)
 
@@ -133,9 +135,9 @@ def test_official_mae_release(tmp_path, caplog):
 
 
 def test_official_lomar_release_loads_rpe_tables_and_drops_pos_embed(tmp_path):
-    src = random_source(use_abs_pos=False, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     path = save(tmp_path, 'lomar.pth', {'model': lomar_release(src)})
-    model = small_vit(use_abs_pos=False, use_contextual_rpe=True)
+    model = small_vit(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     report = load_vit_checkpoint(model, path, logger=LOG)
 
     assert report['layout'] == 'official LoMaR'
@@ -183,11 +185,11 @@ def test_mmpretrain_checkpoints(tmp_path, kind):
 
 
 def test_detector_checkpoint_round_trip(tmp_path):
-    src = random_source(use_abs_pos=True, use_rel_pos=True, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=True, rel_pos_cfgs=BOTH)
     state = {f'backbone.{k}': v for k, v in src.state_dict().items()}
     state['roi_head.bbox_head.fc_cls.weight'] = torch.randn(3, 8)
     path = save(tmp_path, 'det.pth', {'state_dict': state})
-    model = small_vit(use_abs_pos=True, use_rel_pos=True, use_contextual_rpe=True)
+    model = small_vit(use_abs_pos=True, rel_pos_cfgs=BOTH)
     report = load_vit_checkpoint(model, path, logger=LOG)
 
     assert report['layout'] == 'mmpretrain'
@@ -211,7 +213,7 @@ def test_mim_det_export_from_a_lomar_run(tmp_path):
         'meta': {'cfg': cfg, 'iter': 10}})
     export = str(tmp_path / 'backbone.safetensors')
     export_backbone(ckpt, export)  # the real export path
-    model = small_vit(use_abs_pos=False, use_contextual_rpe=True)
+    model = small_vit(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     report = load_vit_checkpoint(model, export, logger=LOG)
 
     assert report['layout'] == 'mim_det export'
@@ -244,10 +246,10 @@ def test_pos_embed_bicubic_interpolation(tmp_path):
 
 def test_rel_pos_tables_resized_linearly(tmp_path):
     # global-block tables for a 128 px map (8 x 8 -> 15 offsets) into a 64 px model (7)
-    src = random_source(use_abs_pos=True, use_rel_pos=True, img_size=128)
+    src = random_source(use_abs_pos=True, rel_pos_cfgs=[DECOMPOSED], img_size=128)
     path = save(tmp_path, 'det128.pth', {'state_dict': {
         f'backbone.{k}': v for k, v in src.state_dict().items()}})
-    model = small_vit(use_abs_pos=True, use_rel_pos=True)
+    model = small_vit(use_abs_pos=True, rel_pos_cfgs=[DECOMPOSED])
     report = load_vit_checkpoint(model, path, logger=LOG)
 
     name = 'layers.1.attn.rel_pos.rel_pos_h'
@@ -262,9 +264,9 @@ def test_rel_pos_tables_resized_linearly(tmp_path):
 
 
 def test_lomar_into_abs_pos_model_is_suspicious(tmp_path, caplog):
-    src = random_source(use_abs_pos=False, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     path = save(tmp_path, 'lomar.pth', {'model': lomar_release(src)})
-    model = small_vit(use_abs_pos=True, use_contextual_rpe=True)
+    model = small_vit(use_abs_pos=True, rel_pos_cfgs=[CONTEXTUAL])
     before = model.pos_embed.detach().clone()
     with caplog.at_level(logging.INFO, logger=LOG.name):
         report = load_vit_checkpoint(model, path, logger=LOG)
@@ -280,26 +282,26 @@ def test_lomar_into_abs_pos_model_is_suspicious(tmp_path, caplog):
 def test_mae_into_rpe_model_is_suspicious(tmp_path):
     src = random_source(use_abs_pos=True)
     path = save(tmp_path, 'mae.pth', {'model': mae_release(src)})
-    model = small_vit(use_abs_pos=True, use_contextual_rpe=True)
+    model = small_vit(use_abs_pos=True, rel_pos_cfgs=[CONTEXTUAL])
     report = load_vit_checkpoint(model, path, logger=LOG)
 
     tables = [f'layers.{i}.attn.rpe_k.lookup_table_weight' for i in range(2)]
     assert [s.split(':')[0] for s in report['suspicious']] == [f'missing {t}' for t in tables]
-    assert all('use_contextual_rpe=False' in s for s in report['suspicious'])
+    assert all('drop ContextualRPE from rel_pos_cfgs' in s for s in report['suspicious'])
     assert not set(tables) & set(report['expected_missing'])
 
 
 def test_mae_into_model_without_abs_pos_is_suspicious(tmp_path):
     src = random_source(use_abs_pos=True)
     path = save(tmp_path, 'mae.pth', {'model': mae_release(src)})
-    report = load_vit_checkpoint(small_vit(use_abs_pos=False, use_rel_pos=True), path,
+    report = load_vit_checkpoint(small_vit(use_abs_pos=False, rel_pos_cfgs=[DECOMPOSED]), path,
                                  logger=LOG)
     [entry] = report['suspicious']
     assert entry.startswith('unused pos_embed') and 'use_abs_pos=True' in entry
 
 
 def test_lomar_tables_into_model_without_rpe_are_suspicious(tmp_path):
-    src = random_source(use_abs_pos=False, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     path = save(tmp_path, 'lomar.pth', {'model': lomar_release(src)})
     report = load_vit_checkpoint(small_vit(use_abs_pos=False), path, logger=LOG)
     assert sorted(s.split(':')[0] for s in report['suspicious']) == [
@@ -307,7 +309,7 @@ def test_lomar_tables_into_model_without_rpe_are_suspicious(tmp_path):
 
 
 def _error_case(tmp_path, case):
-    src = random_source(use_abs_pos=False, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     state, prefix = lomar_release(src), None
     if case == 'embed_dims':
         narrow = random_source(arch=dict(ARCH, embed_dims=32), use_abs_pos=False)
@@ -334,8 +336,8 @@ def _error_case(tmp_path, case):
 ])
 def test_irreconcilable_checkpoints_raise(tmp_path, case, words):
     path, prefix = _error_case(tmp_path, case)
-    model = small_vit(use_abs_pos=False, use_contextual_rpe=True)
-    with pytest.raises(BackboneExportError) as info:
+    model = small_vit(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
+    with pytest.raises(CheckpointError) as info:
         load_vit_checkpoint(model, path, prefix=prefix, logger=LOG)
     message = str(info.value)
     assert '\n' not in message and path in message
@@ -347,21 +349,21 @@ def test_non_square_pos_grid_raises(tmp_path):
     state = mae_release(random_source(use_abs_pos=True))
     state['pos_embed'] = torch.randn(1, 7, D)  # neither G*G nor 1 + G*G
     path = save(tmp_path, 'odd.pth', {'model': state})
-    with pytest.raises(BackboneExportError, match=r'pos_embed has shape \(1, 7, 64\)'):
+    with pytest.raises(CheckpointError, match=r'pos_embed has shape \(1, 7, 64\)'):
         load_vit_checkpoint(small_vit(use_abs_pos=True), path, logger=LOG)
 
 
 def test_export_patch_size_mismatch_raises(tmp_path):
     from safetensors.torch import save_file
-    src = random_source(use_abs_pos=False, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     meta = {'format': EXPORT_FORMAT, 'method': 'lomar', 'backbone_type': 'LoMaRViT',
             'arch': json.dumps(ARCH), 'patch_size': '8', 'img_size': '64',
             'pos_encoding': 'contextual_rpe_keys', 'rpe': json.dumps(None),
             'num_extra_tokens': '1', 'source': 'x.pth', 'iteration': '1'}
     path = str(tmp_path / 'p8.safetensors')
     save_file({k: v.contiguous() for k, v in src.state_dict().items()}, path, metadata=meta)
-    with pytest.raises(BackboneExportError, match='set patch_size=8'):
-        load_vit_checkpoint(small_vit(use_abs_pos=False, use_contextual_rpe=True), path,
+    with pytest.raises(CheckpointError, match='set patch_size=8'):
+        load_vit_checkpoint(small_vit(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL]), path,
                             logger=LOG)
 
 
@@ -378,9 +380,9 @@ def test_parameters_are_filled_in_place(tmp_path):
 
 
 def test_init_cfg_pretrained(tmp_path):
-    src = random_source(use_abs_pos=False, use_contextual_rpe=True)
+    src = random_source(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL])
     path = save(tmp_path, 'lomar.pth', {'model': lomar_release(src)})
-    model = small_vit(use_abs_pos=False, use_contextual_rpe=True,
+    model = small_vit(use_abs_pos=False, rel_pos_cfgs=[CONTEXTUAL],
                       init_cfg=dict(type='Pretrained', checkpoint=path))
     model.init_weights()
     assert_same(model, src, src.state_dict())

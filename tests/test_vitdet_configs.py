@@ -24,11 +24,15 @@ def test_vitdet_recipe(name):
     assert tuple(bb.out_indices) == (11, ) and bb.final_norm is False
     assert bb.drop_path_rate == 0.1 and bb.norm_cfg == dict(type='LN', eps=1e-6)
     assert bb.init_cfg.type == 'Pretrained' and bb.init_cfg.checkpoint == cfg.pretrained
+    # ViTDet's decomposed relative position in both; LoMaR adds its contextual tables and has
+    # no absolute position
     if name.startswith('lomar'):
-        assert (bb.use_abs_pos, bb.use_rel_pos, bb.use_contextual_rpe) == (False, False, True)
-        assert bb.rpe_cfg == dict(alpha=1.9, beta=3.8, gamma=15.2)
+        assert bb.use_abs_pos is False
+        assert bb.rel_pos_cfgs == [dict(type='DecomposedRelPos'), dict(
+            type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)]
     else:
-        assert (bb.use_abs_pos, bb.use_rel_pos, bb.use_contextual_rpe) == (True, True, False)
+        assert bb.use_abs_pos is True
+        assert bb.rel_pos_cfgs == [dict(type='DecomposedRelPos')]
 
     neck = model.neck
     assert neck.type == 'SimpleFeaturePyramid' and neck.backbone_channel == 768
@@ -87,11 +91,16 @@ def test_vitdet_recipe(name):
 
 
 def test_configs_differ_only_in_position_handling_and_checkpoint():
+    """The LoMaR-vs-MAE comparison differs in pretraining only: same ViTDet recipe (decomposed
+    relative position included), the method's own position keys and the checkpoint apart."""
     lomar, mae = _cfg('lomar_maskrcnn_coco.py'), _cfg('mae_maskrcnn_coco.py')
     a, b = lomar.to_dict(), mae.to_dict()
     for cfg in (a, b):
         bb = cfg['model']['backbone']
-        for key in ('use_abs_pos', 'use_rel_pos', 'use_contextual_rpe', 'rpe_cfg', 'init_cfg'):
+        for key in ('use_abs_pos', 'rel_pos_cfgs', 'init_cfg'):
             bb.pop(key, None)
         cfg.pop('pretrained')
     assert a == b
+    # LoMaR's relative positions are MAE's plus its own contextual tables
+    assert lomar.model.backbone.rel_pos_cfgs == mae.model.backbone.rel_pos_cfgs + [
+        dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)]

@@ -19,11 +19,9 @@ from torch import nn
 from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import fp16_compress_hook
 from torch.nn.parallel import DistributedDataParallel
 
-import mim_det  # noqa: F401  (registers every component)
+from mim_det.downstream import (PlainViT, SimpleFeaturePyramid,  # registers every component
+                                ViTLayerDecayOptimWrapperConstructor)
 from mim_det.engine.hooks.fp16_compression_hook import Fp16CompressionHook
-from mim_det.engine.optimizers import ViTLayerDecayOptimWrapperConstructor
-from mim_det.models.backbones.plain_vit import PlainViT
-from mim_det.models.necks.simple_feature_pyramid import SimpleFeaturePyramid
 
 from conftest import free_port
 
@@ -101,7 +99,8 @@ def test_neck_rejects_inconsistent_config():
 # ---------------------------------------------------------------------- layer decay
 def vit_cfg(**kwargs) -> dict:
     cfg = dict(type='PlainViT', arch=ARCH, patch_size=16, img_size=64, pretrain_img_size=64,
-               window_size=2, global_attn_indexes=(1, 3), use_rel_pos=True, drop_path_rate=0.)
+               window_size=2, global_attn_indexes=(1, 3),
+               rel_pos_cfgs=[dict(type='DecomposedRelPos')], drop_path_rate=0.)
     cfg.update(kwargs)
     return cfg
 
@@ -124,7 +123,7 @@ def segmentor():
     """An mmseg EncoderDecoder whose PlainViT uses contextual RPE (``rpe_k``) too."""
     cfg = dict(type='EncoderDecoder',
                data_preprocessor=dict(type='SegDataPreProcessor', size=(64, 64)),
-               backbone=vit_cfg(window_size=0, use_rel_pos=False, use_contextual_rpe=True),
+               backbone=vit_cfg(window_size=0, rel_pos_cfgs=[dict(type='ContextualRPE')]),
                decode_head=dict(type='FCNHead', in_channels=64, channels=16, num_convs=1,
                                 num_classes=3, norm_cfg=dict(type='BN')))
     with DefaultScope.overwrite_default_scope('mmseg'):

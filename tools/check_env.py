@@ -11,7 +11,7 @@ import _bootstrap  # noqa: F401
 
 def main() -> int:
     try:
-        from mim_det.utils.env_check import EnvCheckError, run_self_check
+        from mim_det.cli.env_check import EnvCheckError, run_self_check
     except Exception as exc:  # mim_det itself (or mmengine below it) does not import
         print(f'check_env: error: step "import mim_det" failed: {type(exc).__name__}: {exc}; '
               'fix: run `bash tools/setup_env.sh`', file=sys.stderr)

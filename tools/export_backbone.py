@@ -5,7 +5,7 @@
 The output is a safetensors file (no pickle) with the backbone's parameters under
 backbone-local names and metadata (method, backbone type, arch, patch size, image size,
 position-encoding kind, RPE parameters, source iteration); see
-``mim_det/models/utils/backbone_export.py``. Detection, segmentation and classification
+``mim_det/checkpoint/export.py``. Detection, segmentation and classification
 backbones load it with ``init_cfg=dict(type='Pretrained', checkpoint='OUT.safetensors')``.
 """
 import argparse
@@ -13,7 +13,7 @@ import json
 
 import _bootstrap  # noqa: F401
 
-from mim_det.utils import run_cli
+from mim_det.cli import run_cli
 
 PROG = 'export_backbone'
 
@@ -28,7 +28,7 @@ def main():
     if not args.out.endswith('.safetensors'):
         parser.error(f'OUT must end with .safetensors, got {args.out!r}')
 
-    from mim_det.models.utils.backbone_export import export_backbone, load_backbone_export
+    from mim_det.checkpoint import export_backbone, load_backbone_export
     export_backbone(args.checkpoint, args.out, prefix=args.prefix)
     state, meta = load_backbone_export(args.out)  # read back: the file on disk is what counts
     numel = sum(v.numel() for v in state.values())

@@ -2,7 +2,8 @@
 
     python tools/generate_data.py [--out-dir data] [--seed 0] [--num-pretrain N]
                                   [--num-coco-train N] [--num-coco-val N]
-                                  [--num-ade-train N] [--num-ade-val N] [--force]
+                                  [--num-ade-train N] [--num-ade-val N]
+                                  [--num-classify-train N] [--num-classify-val N] [--force]
 
 The same seed gives byte-identical files. Datasets that already match (seed, counts, generator
 version) are skipped unless --force. Errors (e.g. an unusable --out-dir) end with one
@@ -37,6 +38,10 @@ def parse_args(argv=None):
                         help='ADE20k training images (default: 100)')
     parser.add_argument('--num-ade-val', type=int, default=25,
                         help='ADE20k validation images (default: 25)')
+    parser.add_argument('--num-classify-train', type=int, default=120,
+                        help='labelled one-object training images (default: 120)')
+    parser.add_argument('--num-classify-val', type=int, default=60,
+                        help='labelled one-object validation images (default: 60)')
     parser.add_argument('--force', action='store_true',
                         help='regenerate even when the data is up to date')
     return parser.parse_args(argv)
@@ -55,13 +60,15 @@ def main(argv=None) -> int:
         res = generate_default_data(
             out_dir=args.out_dir, seed=args.seed, num_pretrain=args.num_pretrain,
             num_coco_train=args.num_coco_train, num_coco_val=args.num_coco_val,
-            num_ade_train=args.num_ade_train, num_ade_val=args.num_ade_val, force=args.force)
+            num_ade_train=args.num_ade_train, num_ade_val=args.num_ade_val,
+            num_classify_train=args.num_classify_train, num_classify_val=args.num_classify_val,
+            force=args.force)
     except (ValueError, OSError) as exc:
         print(f'{PROG}: error: {" ".join(str(exc).split())}', file=sys.stderr)
         return 2
     seconds = time.perf_counter() - start
 
-    p, c, a = res['pretrain'], res['coco'], res['ade']
+    p, c, a, k = res['pretrain'], res['coco'], res['ade'], res['classify']
     print(f'{PROG}: out dir {res["out_dir"]} (seed {res["seed"]})')
     print(f'  pretrain  {p["img_dir"]}: {p["num_images"]} images; ann_file {p["ann_file"]} '
           f'[{_status(p)}]')
@@ -72,7 +79,9 @@ def main(argv=None) -> int:
           f'[{_status(c)}]')
     print(f'  ade       {a["root"]}: {a["num_train"]} train / {a["num_val"]} val images '
           f'[{_status(a)}]')
-    if all(entry['skipped'] for entry in (p, c, a)):
+    print(f'  classify  {k["root"]}: {k["num_train"]} train / {k["num_val"]} val images, one '
+          f'labelled object each [{_status(k)}]')
+    if all(entry['skipped'] for entry in (p, c, a, k)):
         print(f'{PROG}: all datasets up to date (use --force to regenerate); {seconds:.2f} s')
     else:
         print(f'{PROG}: done in {seconds:.1f} s')

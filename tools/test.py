@@ -17,9 +17,9 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import prepare_cpu_distributed
-from mim_det.utils import CLIError, check_checkpoint_paths, check_data_paths, run_cli
-from mim_det.utils.config_checks import find_registered
-from mim_det.utils.runner_setup import build_runner, load_config
+from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
+from mim_det.cli.config_checks import drop_pretrained_init_cfgs, find_registered
+from mim_det.cli.runner_setup import build_runner, load_config
 
 _state = {'cfg': None}
 
@@ -70,6 +70,12 @@ def main(argv=None):
         raise CLIError(f'checkpoint {args.checkpoint!r} does not exist; train one with '
                        f'`python tools/train.py {args.config}` or fix the path')
     cfg.load_from, cfg.resume = args.checkpoint, False
+    # the trained checkpoint holds every weight: the pretraining file is neither needed nor
+    # loaded over it
+    dropped = drop_pretrained_init_cfgs(cfg)
+    if dropped:
+        print(f'test.py: weights come from {args.checkpoint}; not loading the pretrained '
+              f'checkpoint of {", ".join(dropped)}')
     check_checkpoint_paths(cfg)
     check_data_paths(cfg, splits=('test', ))
     if args.show_dir:

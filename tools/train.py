@@ -17,8 +17,8 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import prepare_cpu_distributed
-from mim_det.utils import CLIError, check_checkpoint_paths, check_data_paths, run_cli
-from mim_det.utils.runner_setup import build_runner, load_config
+from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
+from mim_det.cli.runner_setup import build_runner, load_config
 
 _state = {'cfg': None}
 

@@ -22,7 +22,7 @@ import os.path as osp
 
 import _bootstrap  # noqa: F401
 
-from mim_det.utils import CLIError, run_cli
+from mim_det.cli import CLIError, run_cli
 
 PROG = 'visualize_reconstruction'
 
@@ -48,7 +48,7 @@ def main():
     from mmengine.registry import DefaultScope, init_default_scope
     from mmengine.runner import load_checkpoint
 
-    from mim_det.models.utils import unpatchify
+    from mim_det.models.layers import unpatchify
 
     for path in [args.config, args.checkpoint, *args.images]:
         if not osp.isfile(path):

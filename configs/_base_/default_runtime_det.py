@@ -4,6 +4,8 @@
 # validation interval of ViTDet's schedule).
 _base_ = ['./default_runtime.py']
 default_scope = 'mmdet'
+# mim_det.downstream registers PlainViT, the layer-decay constructor and the mmdet parts
+custom_imports = dict(imports=['mim_det', 'mim_det.downstream'], allow_failed_imports=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=5000, save_last=True,

@@ -4,6 +4,8 @@
 # validation interval of the 160k schedule).
 _base_ = ['./default_runtime.py']
 default_scope = 'mmseg'
+# mim_det.downstream registers PlainViT, the layer-decay constructor and the mmseg parts
+custom_imports = dict(imports=['mim_det', 'mim_det.downstream'], allow_failed_imports=False)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=False),
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=16000, max_keep_ckpts=3),

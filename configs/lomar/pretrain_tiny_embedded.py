@@ -4,7 +4,10 @@
 #   python tools/train.py configs/lomar/pretrain_tiny_embedded.py
 #   python tools/export_backbone.py work_dirs/pretrain_tiny_embedded/iter_300.pth \
 #       work_dirs/pretrain_tiny_embedded/backbone.safetensors
-_base_ = ['../_base_/models/lomar_vit-base-p16.py', '../_base_/default_runtime.py']
+_base_ = [
+    '../_base_/models/lomar_vit-base-p16.py', '../_base_/datasets/embedded_pretrain.py',
+    '../_base_/default_runtime.py'
+]
 default_scope = 'mmpretrain'
 
 img_size, patch_size, embed_dims = 96, 8, 128
@@ -16,38 +19,13 @@ model = dict(
         patch_size=patch_size),
     head=dict(embed_dims=embed_dims, patch_size=patch_size))
 
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='RandomResizedCrop', scale=img_size, crop_ratio_range=(0.2, 1.0),
-         backend='pillow', interpolation='bicubic'),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PackInputs'),
-]
-train_dataloader = dict(
-    batch_size=16,
-    num_workers=1,
-    persistent_workers=True,
-    sampler=dict(type='InfiniteSampler', shuffle=True),
-    collate_fn=dict(type='default_collate'),
-    dataset=dict(
-        type='CustomDataset',
-        data_root='data/pretrain',
-        data_prefix='train',
-        with_label=False,
-        pipeline=train_pipeline))
-
 max_iters = 300
 optim_wrapper = dict(
     type='OptimWrapper',
     # The paper's 1.5e-4 x batch / 256 is far too small for 300 steps of a tiny model.
     optimizer=dict(type='AdamW', lr=1e-3, betas=(0.9, 0.95), weight_decay=0.05),
-    paramwise_cfg=dict(custom_keys={
-        'ln': dict(decay_mult=0.0),
-        'bias': dict(decay_mult=0.0),
-        'cls_token': dict(decay_mult=0.0),
-        'mask_token': dict(decay_mult=0.0),
-        'rpe_k': dict(decay_mult=0.0),
-    }))
+    # the official groups: no decay on 1-D parameters only (tokens and RPE tables decay)
+    paramwise_cfg=dict(flat_decay_mult=0.0))
 param_scheduler = [
     dict(type='LinearLR', start_factor=1e-3, by_epoch=False, begin=0, end=20),
     dict(type='CosineAnnealingLR', T_max=max_iters - 20, eta_min=1e-5, by_epoch=False,

@@ -1,7 +1,8 @@
 # UperNet on ADE20k, 512 x 512, 160k iterations, fine-tuned from a LoMaR ViT-B/16 (Chen et al.,
-# arXiv 2206.00790, Table 4: the BEiT/MAE protocol). The backbone keeps LoMaR's position handling:
-# no absolute position, the pretrained contextual relative position on keys in every block
-# (its buckets clip at +-3 patches, so the 7 x 7-window tables apply to the 32 x 32 maps).
+# arXiv 2206.00790, Table 4: the BEiT/MAE protocol of mae_upernet_ade20k.py, from which it differs
+# only in the checkpoint and LoMaR's own position handling: no absolute position, the pretrained
+# contextual relative position on keys in every block (its buckets clip at +-3 patches, so the
+# 7 x 7-window tables apply to the 32 x 32 maps) besides the protocol's per-head tables.
 # Layer decay 0.65, drop path 0.1, batch 16 (8 GPUs x 2), AMP, sliding-window test (512 / 341).
 #
 # 1. Export the pretrained backbone and put its path in `pretrained` below (or pass
@@ -25,6 +26,8 @@ pretrained = 'checkpoints/lomar_vit-b16.safetensors'
 model = dict(
     backbone=dict(
         use_abs_pos=False,
-        use_contextual_rpe=True,
-        rpe_cfg=dict(alpha=1.9, beta=3.8, gamma=15.2),
+        rel_pos_cfgs=[
+            dict(type='RelPosBiasTable'),
+            dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2),
+        ],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -1,6 +1,7 @@
 # UperNet on ADE20k, 512 x 512, 160k iterations, fine-tuned from an MAE ViT-B/16 (He et al.,
-# CVPR 2022, Table 5: 48.1 mIoU; mmseg configs/mae). The backbone keeps MAE's absolute position
-# embeddings of the 14 x 14 pretraining grid, bicubically resized to the 32 x 32 maps.
+# CVPR 2022, Table 5: 48.1 mIoU; mmseg configs/mae). The backbone is mmseg's MAE backbone: cls
+# token, per-head relative position tables, layer scale 1.0 and MAE's absolute position table of
+# the 14 x 14 pretraining grid, bicubically resized once (when loaded) to the 32 x 32 maps.
 # Layer decay 0.65, drop path 0.1, batch 16 (8 GPUs x 2), AMP, sliding-window test (512 / 341).
 #
 # 1. Put the pretrained weights' path in `pretrained` below (or pass
@@ -24,6 +25,5 @@ pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
 model = dict(
     backbone=dict(
         use_abs_pos=True,
-        use_contextual_rpe=False,
-        pretrain_img_size=224,
+        rel_pos_cfgs=[dict(type='RelPosBiasTable')],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))

@@ -1,11 +1,11 @@
 # ViTDet Mask R-CNN on COCO from a LoMaR ViT-B/16 (Chen et al., arXiv 2206.00790, Sec. 4.3:
-# +0.5 box AP / +0.5 mask AP over MAE under ViTDet). Same recipe as mae_maskrcnn_coco.py; the
-# position handling is LoMaR's own: no absolute position (LoMaR never uses one) and the
-# pretrained contextual relative position tables on keys in every block (loaded, not dropped;
+# +0.5 box AP / +0.5 mask AP over MAE under ViTDet). The ViTDet recipe of mae_maskrcnn_coco.py,
+# decomposed relative position (zero-init) included; the two configs differ only in the
+# checkpoint and LoMaR's own position handling: no absolute position (LoMaR never uses one) and
+# the pretrained contextual relative position tables on keys in every block (loaded, not dropped;
 # their buckets clip at +-3 patches, so 7 x 7-window tables apply to 14 x 14 windows and to the
-# 64 x 64 global blocks). ViTDet's decomposed relative position is off, so position comes only
-# from what LoMaR pretrained; set use_rel_pos=True to add it (zero-init). The three edits a user
-# makes: `pretrained`, `data_root` (or symlink data/coco), `gpus`.
+# 64 x 64 global blocks). The three edits a user makes: `pretrained`, `data_root` (or symlink
+# data/coco), `gpus`.
 #   python tools/export_backbone.py work_dirs/pretrain_in1k/epoch_1600.pth checkpoints/lomar_vit-b16.safetensors
 #   bash tools/dist_train.sh configs/vitdet/lomar_maskrcnn_coco.py 8
 #   bash tools/dist_test.sh configs/vitdet/lomar_maskrcnn_coco.py work_dirs/lomar_maskrcnn_coco/iter_184375.pth 8
@@ -25,9 +25,10 @@ gpus = 8  # total batch stays 64: 64 // gpus images per GPU
 model = dict(
     backbone=dict(
         use_abs_pos=False,
-        use_rel_pos=False,
-        use_contextual_rpe=True,
-        rpe_cfg=dict(alpha=1.9, beta=3.8, gamma=15.2),
+        rel_pos_cfgs=[
+            dict(type='DecomposedRelPos'),
+            dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2),
+        ],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 train_dataloader = dict(batch_size=64 // gpus, dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))

@@ -22,8 +22,7 @@ gpus = 8  # total batch stays 64: 64 // gpus images per GPU
 model = dict(
     backbone=dict(
         use_abs_pos=True,
-        use_rel_pos=True,
-        use_contextual_rpe=False,
+        rel_pos_cfgs=[dict(type='DecomposedRelPos')],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
 train_dataloader = dict(batch_size=64 // gpus, dataset=dict(data_root=data_root))
 val_dataloader = dict(dataset=dict(data_root=data_root))

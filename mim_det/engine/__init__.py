@@ -1,5 +1,6 @@
 """Runner-level parts: exact resume, safe checkpoint loading, atomic checkpoint writes, DDP fp16
-gradient compression, layer-wise lr decay for fine-tuning.
+gradient compression. (The layer-wise lr decay constructor of fine-tuning is a downstream
+part: :mod:`mim_det.downstream` imports it.)
 
 Generic engine parts register in mmengine's root registries, which every downstream scope
 (mmpretrain, mmdet, mmseg) falls back to.
@@ -7,12 +8,10 @@ Generic engine parts register in mmengine's root registries, which every downstr
 from .atomic_local_backend import AtomicLocalBackend, atomic_write_bytes, install_atomic_local_backend
 from .cpu_distributed import prepare_cpu_distributed
 from .hooks import Fp16CompressionHook, RNGStateHook, capture_rng_state, restore_rng_state
-from .optimizers import ViTLayerDecayOptimWrapperConstructor
 from .safe_checkpoint_globals import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write_bytes', 'install_atomic_local_backend', 'RNGStateHook',
     'capture_rng_state', 'restore_rng_state', 'allow_mmengine_checkpoint_globals',
-    'mmengine_checkpoint_globals', 'prepare_cpu_distributed', 'Fp16CompressionHook',
-    'ViTLayerDecayOptimWrapperConstructor'
+    'mmengine_checkpoint_globals', 'prepare_cpu_distributed', 'Fp16CompressionHook'
 ]

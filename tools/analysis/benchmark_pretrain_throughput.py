@@ -10,7 +10,7 @@ For each image size it measures forward+backward (no optimizer step) of
 * ``LoMaR`` with the paper's windows for that size (4 at 224, 6 at 384, 9 at 448),
 
 and prints images/s, peak memory, analytical forward FLOPs per image
-(``mim_det/models/utils/flops.py``), the achieved FLOP/s (3 x forward FLOPs x images/s) beside a
+(``mim_det/analysis/flops.py``), the achieved FLOP/s (3 x forward FLOPs x images/s) beside a
 dense matmul peak measured in the same run, and the LoMaR/MAE measured speed ratio beside the
 MAE/LoMaR FLOPs ratio. Each case runs in its own subprocess, so the peak memory of one does not
 hide another's: on CUDA it is ``torch.cuda.max_memory_allocated``, on CPU the process's peak
@@ -19,14 +19,17 @@ allocator caches of the warm-up and timed steps).
 """
 import argparse
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
 import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
+
+from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  # noqa: E402
+                                        time_steps)
+
+ROOT = _bootstrap.ROOT
 PAPER_WINDOWS = {224: 4, 384: 6, 448: 9}
 
 
@@ -70,16 +73,6 @@ def build_model(method: str, size: int, windows: int):
     return model
 
 
-def rss_bytes() -> int:
-    with open('/proc/self/statm') as f:
-        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-def peak_rss_bytes() -> int:
-    import resource
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-
-
 def run_case(case: dict) -> dict:
     import torch
     device = torch.device(case['device'])
@@ -94,25 +87,8 @@ def run_case(case: dict) -> dict:
         loss.backward()
         model.zero_grad(set_to_none=True)
 
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
-    base_rss = rss_bytes()  # weights, inputs, interpreter: before any activation exists
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    for _ in range(case['warmup']):
-        step()
-    sync()
-    start = time.perf_counter()
-    for _ in range(case['iters']):
-        step()
-    sync()
-    seconds = (time.perf_counter() - start) / case['iters']
-    if device.type == 'cuda':
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = max(peak_rss_bytes() - base_rss, 0)
+    times, peak = time_steps(step, device, case['warmup'], case['iters'])
+    seconds = sum(times) / len(times)
     return dict(case, step_s=seconds, images_per_s=case['batch'] / seconds, peak_bytes=peak)
 
 
@@ -140,7 +116,7 @@ def matmul_peak(device, amp: bool) -> float:
 
 
 def forward_flops(method: str, size: int, windows: int) -> int:
-    from mim_det.models.utils.flops import lomar_flops_per_image, mae_flops_per_image
+    from mim_det.analysis.flops import lomar_flops_per_image, mae_flops_per_image
     if method == 'mae':
         return mae_flops_per_image(size)['total']
     return lomar_flops_per_image(windows)['total']
@@ -149,7 +125,7 @@ def forward_flops(method: str, size: int, windows: int) -> int:
 def main(argv=None):
     args = parse_args(argv)
     if args.case:
-        print('RESULT ' + json.dumps(run_case(json.loads(args.case))), flush=True)
+        print_result(run_case(json.loads(args.case)))
         return 0
     import torch
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
@@ -174,13 +150,11 @@ def main(argv=None):
         for method, size, windows in cases:
             case = dict(method=method, size=size, windows=windows, batch=batch, iters=iters,
                         warmup=warmup, device=str(device), amp=args.amp)
-            proc = subprocess.run([sys.executable, __file__, '--case', json.dumps(case)],
-                                  capture_output=True, text=True)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
-            if proc.returncode or not line:
-                print(f'case {case} failed:\n{proc.stderr[-2000:]}')
+            try:
+                row = run_case_in_subprocess(__file__, case)
+            except RuntimeError as exc:
+                print(exc)
                 return 1
-            row = json.loads(line[0][len('RESULT '):])
             key = (method, size, windows)
             print(f'  run {rep + 1}/{args.repeats} {method:5s} {size}px '
                   f'windows={windows or "-"}: {row["images_per_s"]:.2f} img/s', flush=True)

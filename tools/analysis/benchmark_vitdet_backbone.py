@@ -24,14 +24,13 @@ timed steps). The table gives ms per step, peak memory, and against ``naive`` th
 import argparse
 import json
 import os.path as osp
-import subprocess
 import sys
-import time
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-sys.path.insert(0, ROOT)
-sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
-from benchmark_pretrain_throughput import peak_rss_bytes, rss_bytes  # noqa: E402
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
+
+from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  # noqa: E402
+                                        time_steps)
 
 VARIANTS = {  # name: (use_sdpa, with_cp)
     'sdpa': (True, False),
@@ -40,7 +39,8 @@ VARIANTS = {  # name: (use_sdpa, with_cp)
     'naive+cp': (False, True),
 }
 # ViTDet ViT-B/16 (Li et al. 2022, App. A.2)
-VITDET = dict(patch_size=16, pretrain_img_size=224, use_abs_pos=True, use_rel_pos=True,
+VITDET = dict(patch_size=16, pretrain_img_size=224, use_abs_pos=True,
+              rel_pos_cfgs=[dict(type='DecomposedRelPos')],
               window_size=14, global_attn_indexes=(2, 5, 8, 11), drop_path_rate=0.1,
               out_indices=(-1, ), final_norm=False)
 
@@ -73,7 +73,7 @@ def run_case(case: dict) -> dict:
     """One variant in this process: build, warm up, time ``iters`` steps, read the peak."""
     import torch
 
-    from mim_det.models.backbones.plain_vit import PlainViT
+    from mim_det.downstream import PlainViT
 
     device = torch.device(case['device'])
     use_sdpa, with_cp = VARIANTS[case['variant']]
@@ -83,32 +83,13 @@ def run_case(case: dict) -> dict:
     x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
     amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])
 
-    def sync():
-        if device.type == 'cuda':
-            torch.cuda.synchronize()
-
     def step():
         with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
             out = model(x)[0]
         out.float().mean().backward()
         model.zero_grad(set_to_none=True)
 
-    base_rss = rss_bytes()  # weights, input, interpreter: before any activation exists
-    if device.type == 'cuda':
-        torch.cuda.reset_peak_memory_stats()
-    for _ in range(case['warmup']):
-        step()
-    sync()
-    times = []
-    for _ in range(case['iters']):
-        start = time.perf_counter()
-        step()
-        sync()
-        times.append(time.perf_counter() - start)
-    if device.type == 'cuda':
-        peak = torch.cuda.max_memory_allocated()
-    else:
-        peak = max(peak_rss_bytes() - base_rss, 0)
+    times, peak = time_steps(step, device, case['warmup'], case['iters'])
     return dict(case, ms_per_iter=1e3 * sum(times) / len(times),
                 ms_each=[1e3 * t for t in times], peak_bytes=peak)
 
@@ -116,7 +97,7 @@ def run_case(case: dict) -> dict:
 def main(argv=None):
     args = parse_args(argv)
     if args.case:
-        print('RESULT ' + json.dumps(run_case(json.loads(args.case))), flush=True)
+        print_result(run_case(json.loads(args.case)))
         return 0
     import torch
     gpu = args.device == 'cuda'
@@ -141,14 +122,11 @@ def main(argv=None):
             case = dict(variant=variant, arch=args.arch, img_size=args.img_size,
                         batch=args.batch_size, warmup=warmup, iters=iters, device=args.device,
                         amp=args.amp)
-            proc = subprocess.run([sys.executable, osp.abspath(__file__), '--case',
-                                   json.dumps(case)], capture_output=True, text=True)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
-            if proc.returncode or not line:
-                print(f'variant {variant} failed (exit {proc.returncode}):\n'
-                      f'{proc.stderr[-3000:]}')
+            try:
+                row = run_case_in_subprocess(__file__, case)
+            except RuntimeError as exc:
+                print(exc)
                 return 1
-            row = json.loads(line[0][len('RESULT '):])
             print(f'  pass {rep + 1}/{repeats} {variant:<9}: {row["ms_per_iter"]:9.1f} ms/iter, '
                   f'peak {row["peak_bytes"] / 2**20:8.0f} MB', flush=True)
             if variant not in best or row['ms_per_iter'] < best[variant]['ms_per_iter']:

@@ -10,7 +10,7 @@ model = dict(
         patch_size=16,
         final_norm=True,
         out_type='raw',
-        rpe_cfg=dict(alpha=1.9, beta=3.8, gamma=15.2)),
+        rel_pos_cfgs=[dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)]),
     head=dict(
         type='LoMaRHead',
         embed_dims=768,

@@ -1,9 +1,14 @@
 # UperNet with a plain ViT-B/16 for semantic segmentation at 512 x 512 (the BEiT/MAE protocol,
-# mmseg configs/mae): mim_det's PlainViT returns the maps of blocks 4, 6, 8 and 12 (stride 16,
-# 768 channels, global attention everywhere, no final norm); mmseg's Feature2Pyramid turns them
-# into strides 4, 8, 16 and 32; UPerHead decodes, an FCNHead on the stride-16 level adds the
-# auxiliary loss. Position handling and the pretrained checkpoint come from the configs that
-# inherit this one (MAE: absolute embeddings; LoMaR: contextual relative position on keys).
+# mmseg configs/mae, 48.1 mIoU for MAE ViT-B): mim_det's PlainViT as mmseg's MAE backbone -- the
+# cls token kept through the blocks, global attention everywhere, a zero-initialised per-head
+# relative position table (BEiT style) in every block, layer scale initialised to 1.0, no final
+# norm -- returns the maps of blocks 4, 6, 8 and 12 (stride 16, 768 channels); mmseg's
+# Feature2Pyramid turns them into strides 4, 8, 16 and 32; UPerHead decodes, an FCNHead on the
+# stride-16 level adds the auxiliary loss. Absolute position and the pretrained checkpoint come
+# from the configs that inherit this one (MAE: its table, resized once to the 32 x 32 fine-tuning
+# grid and trained there; LoMaR: none, its contextual relative position on keys instead).
+# ViTDet-style handling (no cls token, no table) stays an option: with_cls_token=False,
+# rel_pos_cfgs=[], layer_scale_init_value=0.
 # SyncBN is mmseg's choice for the neck and heads: with one process mmengine's Runner turns it
 # back into BatchNorm; multi-process CPU runs (gloo) need plain BN.
 norm_cfg = dict(type='SyncBN', requires_grad=True)
@@ -23,10 +28,11 @@ model = dict(
         arch='b',
         img_size=512,
         patch_size=16,
-        pretrain_img_size=224,
+        with_cls_token=True,
         use_abs_pos=True,
-        use_rel_pos=False,
-        use_contextual_rpe=False,
+        abs_pos_grid='finetune',
+        rel_pos_cfgs=[dict(type='RelPosBiasTable')],
+        layer_scale_init_value=1.0,
         window_size=0,
         out_indices=(3, 5, 7, 11),
         drop_rate=0.0,

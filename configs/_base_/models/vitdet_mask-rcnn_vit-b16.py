@@ -2,7 +2,9 @@
 # Backbones for Object Detection", ECCV 2022): window attention (14 x 14) in all blocks but the
 # global ones (2, 5, 8, 11), one stride-16 map, no final norm, drop path 0.1; simple feature
 # pyramid (strides 4-32 + a stride-64 max-pool level); RPN with 2 convs; 4conv1fc box head and
-# 4-conv mask head, both with channel LayerNorm. Position handling is set by the method config.
+# 4-conv mask head, both with channel LayerNorm. Decomposed relative position (zero-init) in every
+# block for every method; a method config adds only its own position handling (absolute position
+# for MAE, LoMaR's contextual tables).
 _base_ = ['mmdet::_base_/models/mask-rcnn_r50_fpn.py']
 
 norm_cfg = dict(type='mmpretrain.LN2d', eps=1e-6)  # channel LayerNorm for conv features
@@ -17,6 +19,7 @@ model = dict(
         img_size=1024,
         patch_size=16,
         pretrain_img_size=224,
+        rel_pos_cfgs=[dict(type='DecomposedRelPos')],
         window_size=14,
         global_attn_indexes=(2, 5, 8, 11),
         out_indices=(11, ),

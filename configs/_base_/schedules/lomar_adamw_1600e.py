@@ -2,24 +2,16 @@
 # effective batch 4096, per-iteration linear warmup (40 epochs) then cosine to 0, 1600 epochs,
 # AMP.
 #
-# Weight decay: none on norms, biases, cls/mask tokens and the RPE tables (mim_det's choice,
-# like mmpretrain's MAE config; junchen14/LoMaR's timm optimizer factory exempts only 1-D
-# parameters and biases, so there the tokens and RPE tables decay -- drop the three
-# custom_keys below to reproduce that).
+# Weight decay as the official code (junchen14/LoMaR main_pretrain_lomar.py, timm's
+# add_weight_decay): none on 1-D parameters (norm weights, biases); the cls and mask tokens and
+# the contextual RPE tables (1, d, 50) ARE decayed.
 optim_wrapper = dict(
     type='AmpOptimWrapper',
     loss_scale='dynamic',
     # 8 GPUs x 256 x 2 = 4096. With G GPUs use 4096 / (G x 256): 4 GPUs -> 4, 16 -> 1.
     accumulative_counts=2,
     optimizer=dict(type='AdamW', lr=1.5e-4 * 4096 / 256, betas=(0.9, 0.95), weight_decay=0.05),
-    paramwise_cfg=dict(
-        custom_keys={
-            'ln': dict(decay_mult=0.0),
-            'bias': dict(decay_mult=0.0),
-            'cls_token': dict(decay_mult=0.0),
-            'mask_token': dict(decay_mult=0.0),
-            'rpe_k': dict(decay_mult=0.0),
-        }))
+    paramwise_cfg=dict(flat_decay_mult=0.0))
 
 warmup_epochs = 40
 max_epochs = 1600

@@ -1,12 +1,12 @@
 # The BEiT/MAE UperNet fine-tuning schedule on ADE20k: AdamW (lr 1e-4, betas 0.9/0.999, weight
 # decay 0.05) with layer-wise lr decay 0.65 over the ViT's blocks (patch embedding and position
 # lowest, neck and heads at the full lr), no weight decay on 1-D parameters (norms, biases) and
-# position parameters, mixed precision; 1500 warm-up iterations, then linear (poly, power 1)
+# position parameters and the cls token (mmseg's MAE rule; the per-head relative position
+# tables are decayed there too), mixed precision; 1500 warm-up iterations, then linear (poly, power 1)
 # decay to zero at 160k iterations; validation every 16k (checkpoints: default_runtime_seg.py).
 # The lr is for a total batch of 16 (8 GPUs x 2); `tools/train.py --auto-scale-lr` rescales it.
 optim_wrapper = dict(
-    type='AmpOptimWrapper',
-    loss_scale='dynamic',
+    type='AmpOptimWrapper',  # dynamic loss scale by default
     optimizer=dict(type='AdamW', lr=1e-4, betas=(0.9, 0.999), weight_decay=0.05),
     constructor='ViTLayerDecayOptimWrapperConstructor',
     paramwise_cfg=dict(
@@ -14,6 +14,7 @@ optim_wrapper = dict(
         flat_decay_mult=0.0,
         custom_keys={
             'pos_embed': dict(decay_mult=0.0),
+            'cls_token': dict(decay_mult=0.0),
             'rel_pos_h': dict(decay_mult=0.0),
             'rel_pos_w': dict(decay_mult=0.0),
             'rpe_k': dict(decay_mult=0.0),

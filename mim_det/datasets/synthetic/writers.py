@@ -1,7 +1,8 @@
-"""Write synthetic scenes in three on-disk formats: an image folder, COCO and ADE20k.
+"""Write synthetic scenes in four on-disk formats: an image folder, an ImageNet-style labelled
+folder (one object per image), COCO and ADE20k.
 
 Every ``generate_*`` function takes the top-level output folder (``data/`` by default) and
-writes one dataset folder below it (``pretrain/``, ``coco/``, ``ade/``). Each dataset folder
+writes one dataset folder below it (``pretrain/``, ``classify/``, ``coco/``, ``ade/``). Each dataset folder
 gets a ``generator_meta.json`` stamp (generator version, seed, counts); a folder whose stamp
 matches the request is left alone, a folder with a different stamp is cleared and rewritten.
 
@@ -29,6 +30,7 @@ JPEG_QUALITY = 95
 PNG_COMPRESSION = 3
 
 PRETRAIN_SIZE = (224, 224)
+CLASSIFY_SIZE = (112, 112)
 COCO_SIZE_RANGE = (192, 320)
 ADE_SIZE_RANGE = (224, 320)
 NUM_OBJECTS = (3, 8)
@@ -353,20 +355,71 @@ def generate_ade(out_dir: str = 'data', num_train: int = 100, num_val: int = 25,
     return dict(info, skipped=False)
 
 
+def _single_object_scene(rng: np.random.Generator):
+    """A scene with exactly one annotated object (redrawn from the same generator until the
+    object is placed and visible)."""
+    while True:
+        scene = render_scene(rng, CLASSIFY_SIZE[0], CLASSIFY_SIZE[1], (1, 1))
+        if len(scene.instances) == 1:
+            return scene
+
+
+def generate_classification(out_dir: str = 'data', num_train: int = 120, num_val: int = 60,
+                            seed: int = 0, force: bool = False) -> Dict:
+    """Labelled 112x112 JPEGs with one object each, in the ImageNet folder layout.
+
+    Writes ``<out_dir>/classify/{train,val}/<category name>/000000.jpg ...`` and the ImageNet
+    style lists ``<out_dir>/classify/meta/{train,val}.txt`` (``train/disc/000000.jpg 0`` lines,
+    labels in :data:`CATEGORIES` order): mmpretrain ``CustomDataset`` with
+    ``data_root=<out_dir>/classify, ann_file='meta/train.txt'``. The lists, not the folders,
+    carry the labels: ``CustomDataset`` without them skips empty class folders and numbers the
+    others alphabetically. For classification fine-tuning and linear probes on the embedded
+    data. Returns paths and counts.
+    """
+    num_train = _check_count('num_classify_train', num_train)
+    num_val = _check_count('num_classify_val', num_val)
+    seed = _check_count('seed', seed)
+    out_dir = _prepare_out_dir(out_dir)
+    root = osp.join(out_dir, 'classify')
+    info = {'root': root, 'num_train': num_train, 'num_val': num_val}
+    stamp = _stamp('classify', seed, {'train': num_train, 'val': num_val})
+    stats = _begin(root, stamp, ['train', 'val', 'meta', META_FILE], force)
+    if stats is not None:
+        return dict(info, skipped=True)
+    names = {c['id']: c['name'] for c in CATEGORIES}
+    labels = {c['id']: i for i, c in enumerate(CATEGORIES)}
+    _makedirs(osp.join(root, 'meta'))
+    for split, num in (('train', num_train), ('val', num_val)):
+        lines = []
+        for i in range(num):
+            scene = _single_object_scene(image_rng(seed, f'classify_{split}', i))
+            category = scene.instances[0].category_id
+            rel = f'{split}/{names[category]}/{i:06d}.jpg'
+            _makedirs(osp.dirname(osp.join(root, rel)))
+            _write(osp.join(root, rel), encode_jpeg(scene.image))
+            lines.append(f'{rel} {labels[category]}\n')
+        _write(osp.join(root, 'meta', f'{split}.txt'), ''.join(lines))
+    _write_stamp(root, stamp, complete=True, stats={'train': num_train, 'val': num_val})
+    return dict(info, skipped=False)
+
+
 def generate_default_data(out_dir: str = 'data', seed: int = 0, num_pretrain: int = 64,
                           num_coco_train: int = 200, num_coco_val: int = 50,
                           num_ade_train: int = 100, num_ade_val: int = 25,
+                          num_classify_train: int = 120, num_classify_val: int = 60,
                           force: bool = False) -> Dict:
-    """Generate all three datasets under ``out_dir`` (see the ``generate_*`` functions).
+    """Generate all four datasets under ``out_dir`` (see the ``generate_*`` functions).
 
     Datasets whose stamp already matches (seed, counts, generator version) are skipped unless
     ``force``. Returns ``{'out_dir', 'seed', 'pretrain': {...}, 'coco': {...}, 'ade': {...},
-    'seconds'}`` with each dataset's paths, counts and whether it was skipped.
+    'classify': {...}, 'seconds'}`` with each dataset's paths, counts and whether it was skipped.
     """
     # Validate everything before writing anything, so a typo fails without side effects.
     for name, value in (('seed', seed), ('num_pretrain', num_pretrain),
                         ('num_coco_train', num_coco_train), ('num_coco_val', num_coco_val),
-                        ('num_ade_train', num_ade_train), ('num_ade_val', num_ade_val)):
+                        ('num_ade_train', num_ade_train), ('num_ade_val', num_ade_val),
+                        ('num_classify_train', num_classify_train),
+                        ('num_classify_val', num_classify_val)):
         _check_count(name, value)
     start = time.perf_counter()
     out_dir = _prepare_out_dir(out_dir)
@@ -374,5 +427,7 @@ def generate_default_data(out_dir: str = 'data', seed: int = 0, num_pretrain: in
     result['pretrain'] = generate_pretrain_images(out_dir, num_pretrain, seed, force=force)
     result['coco'] = generate_coco(out_dir, num_coco_train, num_coco_val, seed, force=force)
     result['ade'] = generate_ade(out_dir, num_ade_train, num_ade_val, seed, force=force)
+    result['classify'] = generate_classification(out_dir, num_classify_train, num_classify_val,
+                                                 seed, force=force)
     result['seconds'] = time.perf_counter() - start
     return result

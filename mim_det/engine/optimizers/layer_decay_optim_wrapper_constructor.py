@@ -24,6 +24,10 @@ from torch import nn
 BACKBONE_PREFIX = 'backbone.'
 
 
+# one class for both toolboxes, so detection and segmentation configs name it in their own default
+# scope (mmseg's LayerDecayOptimizerConstructor would dispatch on the backbone's class name)
+@MMDET_OPTIM_WRAPPER_CONSTRUCTORS.register_module()
+@MMSEG_OPTIM_WRAPPER_CONSTRUCTORS.register_module()
 class ViTLayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstructor):
     """Layer-wise lr decay over ``model.backbone`` of a detector or segmentor (ViTDet recipe).
 
@@ -140,8 +144,3 @@ class ViTLayerDecayOptimWrapperConstructor(LearningRateDecayOptimWrapperConstruc
             f'{first["lr_scale"]:.4g}), not an average; schedulers scale every group alike.'
         ])
 
-
-# One class for both toolboxes, so detection and segmentation configs name it in their own
-# default scope (mmseg's LayerDecayOptimizerConstructor would dispatch on the class name).
-for _registry in (MMDET_OPTIM_WRAPPER_CONSTRUCTORS, MMSEG_OPTIM_WRAPPER_CONSTRUCTORS):
-    _registry.register_module(module=ViTLayerDecayOptimWrapperConstructor)

@@ -1,5 +1,5 @@
-"""mim_det backbones (see mim_det.registry for where each registers)."""
-from .lomar_vit import LoMaRViT
-from .plain_vit import PlainViT
+"""mim_det backbones: the ViT skeleton every encoder extends. The downstream ``PlainViT``
+(mmdet/mmseg/mmpretrain) is imported by :mod:`mim_det.downstream`."""
+from .base_vit import ViTBase
 
-__all__ = ['LoMaRViT', 'PlainViT']
+__all__ = ['ViTBase']

@@ -1,4 +1,4 @@
-"""mim_det heads (see mim_det.registry for where each registers)."""
+"""mim_det heads (mmpretrain ``MODELS``)."""
 from .lomar_head import LoMaRHead
 
 __all__ = ['LoMaRHead']

@@ -4,8 +4,8 @@ from mmengine.model import BaseModule
 from mmpretrain.registry import MODELS
 from torch import nn
 
-from ..utils.patch_ops import patchify
-from ..utils.window_sampler import WindowSample
+from ..layers import patchify
+from ..maskers.window_sampler import WindowSample
 
 
 @MODELS.register_module()

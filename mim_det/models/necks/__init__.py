@@ -1,4 +1,1 @@
-"""mim_det necks (see mim_det.registry for where each registers)."""
-from .simple_feature_pyramid import SimpleFeaturePyramid
-
-__all__ = ['SimpleFeaturePyramid']
+"""mim_det necks. ``SimpleFeaturePyramid`` (mmdet) is imported by :mod:`mim_det.downstream`."""

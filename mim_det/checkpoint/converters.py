@@ -1,0 +1,146 @@
+"""One small converter per checkpoint layout, chosen by looking at the keys (timm's
+``checkpoint_filter_fn`` + ``_convert_*`` pattern).
+
+Every converter maps a backbone state dict (prefix already stripped) to mim_det's canonical
+names -- mmpretrain's ViT names, which every :class:`~mim_det.models.backbones.ViTBase` uses:
+``patch_embed.projection.*``, ``cls_token``, ``pos_embed``, ``layers.i.{ln1, attn.qkv,
+attn.proj, ln2, ffn.layers.0.0, ffn.layers.1, gamma_1, gamma_2}``, relative positions under
+``layers.i.attn.{rel_pos.rel_pos_h/w, rpe_k.lookup_table_weight,
+rel_pos_bias.relative_position_bias_table}``, final norm ``ln1`` -- and says which source tensors
+are unused by design, and why.
+
+==========================  =========================================================
+layout                      recognised by
+==========================  =========================================================
+mim_det export              a ``.safetensors`` file with mim_det metadata
+mmpretrain                  ``patch_embed.projection`` / ``layers.i.ln1`` names (mmpretrain
+                            MAE/BEiT/classification, mmseg MAE/BEiT, mim_det runs, mim_det
+                            detectors and segmentors)
+official MAE (timm names)   ``patch_embed.proj`` / ``blocks.i.norm1`` names
+official LoMaR              timm names plus ``blocks.i.attn.rpe_k.lookup_table_weight`` or
+                            ``encoder_pred``
+==========================  =========================================================
+"""
+import re
+from typing import Callable, Dict, NamedTuple, Optional
+
+import torch
+
+from .errors import CheckpointError
+
+LAYOUT_EXPORT = 'mim_det export'
+LAYOUT_MMPRETRAIN = 'mmpretrain'
+LAYOUT_MAE = 'official MAE (timm names)'
+LAYOUT_LOMAR = 'official LoMaR'
+
+RPE = '.attn.rpe_k.lookup_table_weight'
+
+
+class Converted(NamedTuple):
+    """A converter's result.
+
+    Attributes:
+        tensors: canonical name -> tensor, for every source tensor that may be loaded.
+        unused: source name -> why it is unused by design (never loaded).
+        renamed: canonical name -> source name, for messages.
+        pos_embed_is_real: ``False`` when the source's ``pos_embed`` was never added to the
+            tokens (LoMaR builds a sin-cos table and never uses it).
+    """
+    tensors: Dict[str, torch.Tensor]
+    unused: Dict[str, str]
+    renamed: Dict[str, str]
+    pos_embed_is_real: bool = True
+
+
+def first_keys(state: Dict[str, torch.Tensor], n: int = 4) -> str:
+    keys = list(state)[:n]
+    return ', '.join(keys) + (' ...' if len(state) > n else '')
+
+
+def _rename(state: Dict[str, torch.Tensor], rules) -> Converted:
+    tensors, renamed, unused = {}, {}, {}
+    for key, value in state.items():
+        new = key
+        for pattern, repl in rules:
+            if pattern.match(key):
+                new = pattern.sub(repl, key, count=1)
+                break
+        if new is None or new.endswith('.relative_position_index'):
+            unused[key] = 'relative position index buffer (recomputed from the grid)'
+            continue
+        tensors[new] = value
+        renamed[new] = key
+    return Converted(tensors, unused, renamed)
+
+
+# OpenMMLab checkpoints: the names are canonical except BEiT-style attention tables
+_MMPRETRAIN_RULES = (
+    (re.compile(r'^layers\.(\d+)\.attn\.relative_position_bias_table$'),
+     r'layers.\1.attn.rel_pos_bias.relative_position_bias_table'),
+)
+
+# timm names (official MAE / LoMaR / BEiT, detectron2 ViTDet) -> canonical names; keys matching
+# none of these keep their name, so they end up unused and categorised
+_TIMM_RULES = (
+    (re.compile(r'^patch_embed\.proj\.'), 'patch_embed.projection.'),
+    (re.compile(r'^blocks\.(\d+)\.norm1\.'), r'layers.\1.ln1.'),
+    (re.compile(r'^blocks\.(\d+)\.norm2\.'), r'layers.\1.ln2.'),
+    (re.compile(r'^blocks\.(\d+)\.attn\.(qkv|proj)\.'), r'layers.\1.attn.\2.'),
+    (re.compile(r'^blocks\.(\d+)\.attn\.rpe_k\.lookup_table_weight$'),
+     r'layers.\1.attn.rpe_k.lookup_table_weight'),
+    # detectron2's ViTDet keeps the decomposed tables directly on the attention module
+    (re.compile(r'^blocks\.(\d+)\.attn\.(rel_pos_[hw])$'), r'layers.\1.attn.rel_pos.\2'),
+    (re.compile(r'^blocks\.(\d+)\.attn\.relative_position_bias_table$'),
+     r'layers.\1.attn.rel_pos_bias.relative_position_bias_table'),
+    (re.compile(r'^blocks\.(\d+)\.gamma_([12])$'), r'layers.\1.gamma_\2'),
+    (re.compile(r'^blocks\.(\d+)\.mlp\.fc1\.'), r'layers.\1.ffn.layers.0.0.'),
+    (re.compile(r'^blocks\.(\d+)\.mlp\.fc2\.'), r'layers.\1.ffn.layers.1.'),
+    (re.compile(r'^norm\.'), 'ln1.'),
+)
+
+
+def convert_export(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """mim_det exports already hold canonical names; LoMaR exports have no absolute position."""
+    converted = _rename(state, ())
+    real = (meta or {}).get('pos_encoding') != 'contextual_rpe_keys'
+    return converted._replace(pos_embed_is_real=real)
+
+
+def convert_mmpretrain(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """mmpretrain / mmseg / mim_det ``.pth``: BEiT-style tables move under ``rel_pos_bias``."""
+    return _rename(state, _MMPRETRAIN_RULES)
+
+
+def convert_official_mae(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """facebookresearch/mae (timm names)."""
+    return _rename(state, _TIMM_RULES)
+
+
+def convert_official_lomar(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """junchen14/LoMaR: timm names + ``rpe_k`` tables; its fixed sin-cos ``pos_embed`` is built
+    but never added (LoMaR has no absolute position), so it is never loaded."""
+    return _rename(state, _TIMM_RULES)._replace(pos_embed_is_real=False)
+
+
+CONVERTERS: Dict[str, Callable[[Dict[str, torch.Tensor], Optional[dict]], Converted]] = {
+    LAYOUT_EXPORT: convert_export,
+    LAYOUT_MMPRETRAIN: convert_mmpretrain,
+    LAYOUT_MAE: convert_official_mae,
+    LAYOUT_LOMAR: convert_official_lomar,
+}
+
+
+def detect_layout(state: Dict[str, torch.Tensor], meta: Optional[dict], checkpoint: str) -> str:
+    """The layout of a backbone state dict (see the module table)."""
+    if meta is not None:
+        return LAYOUT_EXPORT
+    keys = list(state)
+    if any(k.startswith(('blocks.', 'patch_embed.proj.')) for k in keys):
+        lomar = any(RPE in k for k in keys) or any(k.startswith('encoder_pred.') for k in keys)
+        return LAYOUT_LOMAR if lomar else LAYOUT_MAE
+    if any(k.startswith(('layers.', 'patch_embed.projection.')) for k in keys):
+        return LAYOUT_MMPRETRAIN
+    raise CheckpointError(
+        f'checkpoint {checkpoint!r} holds no ViT backbone keys (looked for patch_embed.proj*, '
+        f'blocks.*, layers.*; first keys: {first_keys(state)}); set init_cfg.prefix to the '
+        "prefix of its backbone keys (e.g. 'backbone.' or 'module.')")

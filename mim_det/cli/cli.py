@@ -1,0 +1,50 @@
+"""The one place where command-line tools turn known user errors into one line.
+
+Known errors (bad config keys, missing data or checkpoints, unknown registry types, a broken
+environment) print ``<tool>: error: <what and how to fix>`` on stderr and exit with status 2.
+Anything else is a bug and keeps its full traceback. ``MIM_DET_TRACEBACK=1`` shows the
+traceback for known errors too.
+"""
+import os
+import sys
+from typing import Callable, Optional
+
+from mmengine.config import Config
+
+from ..checkpoint.errors import CheckpointError
+from .config_checks import describe_registry_error
+from .errors import UserError
+
+
+class CLIError(UserError, RuntimeError):
+    """A user-facing error raised by a tool itself."""
+
+
+def _one_line(exc: BaseException, cfg: Optional[Config]) -> Optional[str]:
+    if isinstance(exc, (UserError, CheckpointError)):
+        return str(exc)
+    if isinstance(exc, KeyError):
+        return describe_registry_error(exc, cfg)
+    if isinstance(exc, FileNotFoundError):
+        return f'{exc}; check the path'
+    return None
+
+
+def run_cli(main: Callable[[], Optional[int]], prog: str,
+            cfg_getter: Callable[[], Optional[Config]] = lambda: None) -> None:
+    """Call ``main()`` and exit; known errors become one line (see module docstring)."""
+    try:
+        code = main()
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # classify, then re-raise what we do not understand
+        message = None
+        chain: Optional[BaseException] = exc
+        while chain is not None and message is None:
+            message = _one_line(chain, cfg_getter())
+            chain = chain.__cause__ or chain.__context__
+        if message is None or os.environ.get('MIM_DET_TRACEBACK') == '1':
+            raise
+        print(f'{prog}: error: {" ".join(message.split())}', file=sys.stderr)
+        sys.exit(2)
+    sys.exit(code or 0)

@@ -1,1 +1,0 @@
-"""mim_det evaluation: components register here as they land (see mim_det.registry)."""

@@ -1,0 +1,96 @@
+"""The one multi-head self-attention of mim_det's ViTs: SDPA with additive position biases.
+
+``softmax(q k^T / sqrt(d) + sum_k bias_k(q) + mask) v`` over one token sequence per batch
+element. The biases are the relative-position modules of :mod:`.relative_position` (configured
+by ``rel_pos_cfgs``); like LoMaR's and ViTDet's official code they use the *unscaled* query, so
+their sum is exactly what :func:`torch.nn.functional.scaled_dot_product_attention` adds as
+``attn_mask``. The attention never knows about windows: a block that attends inside windows
+hands it the windows as a batch and the padding mask (:mod:`.window_ops`).
+"""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .relative_position import build_rel_pos
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with relative-position biases, through SDPA.
+
+    Args:
+        embed_dims: token width D.
+        num_heads: heads h; head width d = D / h.
+        qkv_bias: bias on the fused qkv projection.
+        attn_drop: dropout on attention probabilities.
+        proj_drop: dropout after the output projection.
+        rel_pos_cfgs: relative position biases, e.g. ``[dict(type='DecomposedRelPos'),
+            dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)]``; each is stored
+            under its class's ``attr_name`` (``rel_pos``, ``rpe_k``, ``rel_pos_bias``), the
+            names pretrained checkpoints use.
+        rel_pos_grid: the grid (S_h, S_w) the tables are sized for.
+        use_sdpa: ``False`` computes the same attention with explicit matmul + softmax (the
+            reference the benchmark and tests compare SDPA against).
+
+    Shapes: ``forward(x (B, N, D), grid_hw, attn_mask=None) -> (B, N, D)``, where the last
+    ``grid_h * grid_w`` tokens form a row-major grid after ``N - grid_h * grid_w`` extra (cls)
+    tokens, and ``attn_mask`` is an additive float (or boolean keep-) mask broadcastable to
+    (B, h, N, N).
+    """
+
+    def __init__(self, embed_dims: int, num_heads: int, qkv_bias: bool = True,
+                 attn_drop: float = 0., proj_drop: float = 0.,
+                 rel_pos_cfgs: Sequence[dict] = (),
+                 rel_pos_grid: Optional[Tuple[int, int]] = None, use_sdpa: bool = True):
+        super().__init__()
+        if embed_dims % num_heads:
+            raise ValueError(f'embed_dims={embed_dims} is not divisible by '
+                             f'num_heads={num_heads}')
+        self.embed_dims, self.num_heads = embed_dims, num_heads
+        self.head_dims = embed_dims // num_heads
+        self.use_sdpa = use_sdpa
+        self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(embed_dims, embed_dims)
+        self.proj_drop = nn.Dropout(proj_drop)
+        self.rel_pos_names = []
+        for cfg in rel_pos_cfgs:
+            module = build_rel_pos(cfg, self.head_dims, num_heads, rel_pos_grid)
+            if module.attr_name in self.rel_pos_names:
+                raise ValueError(f'Attention: {cfg["type"]} is configured twice')
+            self.add_module(module.attr_name, module)
+            self.rel_pos_names.append(module.attr_name)
+
+    def position_bias(self, q: torch.Tensor, grid_hw: Tuple[int, int]) -> Optional[torch.Tensor]:
+        """Sum of the relative-position biases for queries q (B, h, N, d), or ``None``."""
+        num_extra = q.shape[-2] - grid_hw[0] * grid_hw[1]
+        if num_extra < 0:
+            raise ValueError(f'{q.shape[-2]} tokens cannot hold the grid {tuple(grid_hw)}')
+        bias = None
+        for name in self.rel_pos_names:
+            term = getattr(self, name)(q, grid_hw, num_extra)
+            bias = term if bias is None else bias + term
+        return bias
+
+    def forward(self, x: torch.Tensor, grid_hw: Tuple[int, int],
+                attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
+        b, n, _ = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv.unbind(0)  # each (B, h, N, d)
+        bias = self.position_bias(q, grid_hw)
+        if attn_mask is not None:
+            if attn_mask.dtype == torch.bool:
+                attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device
+                                        ).masked_fill(~attn_mask, float('-inf'))
+            bias = attn_mask.to(q.dtype) if bias is None else bias + attn_mask.to(q.dtype)
+        drop = self.attn_drop if self.training else 0.
+        if self.use_sdpa:
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
+        else:
+            logits = (q * self.head_dims**-0.5) @ k.transpose(-2, -1)
+            if bias is not None:
+                logits = logits + bias
+            out = F.dropout(logits.softmax(dim=-1), drop) @ v
+        out = out.transpose(1, 2).reshape(b, n, self.embed_dims)
+        return self.proj_drop(self.proj(out))

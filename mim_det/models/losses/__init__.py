@@ -1,1 +1,0 @@
-"""mim_det models/losses: components register here as they land (see mim_det.registry)."""
