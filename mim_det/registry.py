@@ -11,8 +11,8 @@ pretraining algorithms, their backbones,  ``mmpretrain.registry`` (``MODELS``, .
 maskers, heads
 detection/segmentation parts              ``mmdet.registry`` / ``mmseg.registry`` (imported by
                                           :mod:`mim_det.downstream` only)
-runner-level parts used by every scope    ``mmengine.registry`` (the root; every scope's
-(hooks)                                   registries fall back to it)
+layers and runner parts used by every     ``mmengine.registry`` (the root; every scope's
+scope (relative position biases, hooks)   registries fall back to it)
 ========================================  ===================================================
 
 :func:`registered_components` lists every registration of a mim_det class found in those

@@ -65,7 +65,7 @@ def _rename(state: Dict[str, torch.Tensor], rules) -> Converted:
             if pattern.match(key):
                 new = pattern.sub(repl, key, count=1)
                 break
-        if new is None or new.endswith('.relative_position_index'):
+        if new.endswith('.relative_position_index'):
             unused[key] = 'relative position index buffer (recomputed from the grid)'
             continue
         tensors[new] = value

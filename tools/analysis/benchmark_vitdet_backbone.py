@@ -51,7 +51,8 @@ def parse_args(argv=None):
     parser.add_argument('--amp', nargs='?', const='bf16', default=None, choices=['bf16', 'fp16'],
                         help='autocast (meant for cuda); "--amp" alone means bf16')
     parser.add_argument('--img-size', type=int, default=1024)
-    parser.add_argument('--arch', default='b', help="ViT size: 's', 'b' or 'l'")
+    parser.add_argument('--arch', default='b',
+                        help="ViT size by mmpretrain's names: 'b', 'l', 'deit-s', ...")
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--warmup', type=int, default=None,
                         help='untimed steps per run (default: 3 on cuda; 0 on cpu, where one '

@@ -1,9 +1,10 @@
 # The BEiT/MAE UperNet fine-tuning schedule on ADE20k: AdamW (lr 1e-4, betas 0.9/0.999, weight
 # decay 0.05) with layer-wise lr decay 0.65 over the ViT's blocks (patch embedding and position
-# lowest, neck and heads at the full lr), no weight decay on 1-D parameters (norms, biases) and
+# lowest, neck and heads at the full lr), no weight decay on 1-D parameters (norms, biases),
 # position parameters and the cls token (mmseg's MAE rule; the per-head relative position
-# tables are decayed there too), mixed precision; 1500 warm-up iterations, then linear (poly, power 1)
-# decay to zero at 160k iterations; validation every 16k (checkpoints: default_runtime_seg.py).
+# tables are decayed there too), mixed precision; 1500 warm-up iterations, then linear (poly,
+# power 1) decay to zero at 160k iterations; validation every 16k (checkpoints:
+# default_runtime_seg.py).
 # The lr is for a total batch of 16 (8 GPUs x 2); `tools/train.py --auto-scale-lr` rescales it.
 optim_wrapper = dict(
     type='AmpOptimWrapper',  # dynamic loss scale by default

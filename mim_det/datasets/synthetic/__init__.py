@@ -14,5 +14,6 @@ from .writers import (GENERATOR_VERSION, generate_ade, generate_classification, 
 __all__ = [
     'CATEGORIES', 'CATEGORY_NAMES', 'NUM_CATEGORIES', 'GENERATOR_VERSION', 'Scene',
     'SceneInstance', 'render_background', 'render_scene', 'generate_default_data',
-    'generate_pretrain_images', 'generate_coco', 'generate_ade', 'generate_classification', 'image_rng', 'mask_to_coco',
+    'generate_pretrain_images', 'generate_coco', 'generate_ade', 'generate_classification',
+    'image_rng', 'mask_to_coco',
 ]
