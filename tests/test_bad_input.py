@@ -120,3 +120,18 @@ def test_subprocess_prints_one_line_without_traceback(tmp_path):
     assert 'Traceback' not in result.stderr
     assert result.stderr.strip().count('\n') == 0
     assert result.stderr.startswith('train.py: error: data root')
+
+
+def test_checkpoint_of_another_width_is_one_line(capsys, tmp_path, small_data):
+    """The loader's error (model layer, CheckpointError) reaches the user as one line naming the
+    file, the key, both shapes and the fix."""
+    export = f'{ROOT}/tests/fixtures/pre_refactor/lomar_backbone.safetensors'  # 64 wide
+    data = f'{small_data}/classify'
+    code, err = _run('train', ['configs/lomar/finetune_tiny_embedded.py', '--work-dir',
+                               str(tmp_path / 'w'), '--cfg-options',
+                               f'model.backbone.init_cfg.checkpoint={export}',
+                               f'train_dataloader.dataset.data_root={data}',
+                               f'val_dataloader.dataset.data_root={data}'], capsys)
+    line = _one_line(code, err)
+    assert export in line and 'patch_embed.projection.weight' in line
+    assert '(64, 3, 8, 8)' in line and '(128, 3, 8, 8)' in line and 'embed_dims=64' in line

@@ -256,3 +256,39 @@ def test_pretraining_grid_is_resized_once_as_mmseg_does(tmp_path):
     with torch.no_grad():
         for a, b in zip(ours(x), theirs(x)):
             torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+# ----------------------------------------------------------------------------- shared pieces
+def test_arch_names_mean_what_they_mean_in_mmpretrain():
+    from mmpretrain.models.backbones.vision_transformer import VisionTransformer
+    from mim_det.models.layers import resolve_vit_arch
+    for name in ('s', 'b', 'l', 'deit-s', 'deit-t'):
+        expected = VisionTransformer.arch_zoo[name]
+        assert resolve_vit_arch(name, 'test') == {k: expected[k] for k in ARCH}, name
+    assert resolve_vit_arch('s', 'test')['embed_dims'] == 768  # mmpretrain's 8-layer ViT-S
+    assert resolve_vit_arch('deit-s', 'test')['embed_dims'] == 384
+    assert resolve_vit_arch('tinymim-t', 'test') == dict(
+        embed_dims=192, num_layers=12, num_heads=6, feedforward_channels=768)
+    with pytest.raises(ValueError, match='unknown arch'):
+        resolve_vit_arch('tiny', 'test')
+
+
+def test_sincos_table_is_maes():
+    """facebookresearch/mae ``get_2d_sincos_pos_embed``: row-major tokens, the first half of
+    the channels encodes the column. mmpretrain's ``build_2d_sincos_position_embedding`` builds
+    the same values with rows and columns swapped (its meshgrid is 'ij' over (w, h))."""
+    from mmpretrain.models.utils import build_2d_sincos_position_embedding
+    from mim_det.models.layers import sincos_2d_embedding
+    ours = sincos_2d_embedding((14, 14), 64).reshape(14, 14, 64)
+    # column-only first half, row-only second half
+    torch.testing.assert_close(ours[:, 3, :32], ours[:1, 3, :32].expand(14, 32))
+    torch.testing.assert_close(ours[5, :, 32:], ours[5, :1, 32:].expand(14, 32))
+    assert (ours[:, 3, 32:] - ours[:1, 3, 32:]).abs().max() > 0.1
+    theirs = build_2d_sincos_position_embedding(14, 64, cls_token=True)[0, 1:]
+    torch.testing.assert_close(ours.transpose(0, 1).reshape(196, 64), theirs, rtol=0, atol=1e-6)
+
+
+def test_unknown_relative_position_type_is_named():
+    from mim_det.models.layers import build_rel_pos
+    with pytest.raises(ValueError, match=r"'Decomposed'.*'ContextualRPE'"):
+        build_rel_pos(dict(type='Decomposed'), 16, 4, (7, 7))
