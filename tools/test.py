@@ -16,7 +16,7 @@ import _bootstrap  # noqa: F401
 
 from mmengine.config import Config, DictAction
 
-from mim_det.engine import prepare_cpu_distributed
+from mim_det.engine import finish_distributed, prepare_cpu_distributed
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
 from mim_det.cli.config_checks import drop_pretrained_init_cfgs, find_registered
 from mim_det.cli.runner_setup import build_runner, load_config
@@ -109,6 +109,7 @@ def main(argv=None):
             print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
                   else f'  {key:<{width}}  {value}')
         print(f'  (written to {path})')
+    finish_distributed()
     return 0
 
 

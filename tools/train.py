@@ -16,7 +16,7 @@ import _bootstrap  # noqa: F401
 
 from mmengine.config import Config, DictAction
 
-from mim_det.engine import prepare_cpu_distributed
+from mim_det.engine import finish_distributed, prepare_cpu_distributed
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
 from mim_det.cli.runner_setup import build_runner, load_config
 
@@ -107,6 +107,7 @@ def main(argv=None):
         print(f'train.py: --resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
     return 0
 
 

@@ -6,12 +6,13 @@ Generic engine parts register in mmengine's root registries, which every downstr
 (mmpretrain, mmdet, mmseg) falls back to.
 """
 from .atomic_local_backend import AtomicLocalBackend, atomic_write_bytes, install_atomic_local_backend
-from .cpu_distributed import prepare_cpu_distributed
+from .cpu_distributed import finish_distributed, prepare_cpu_distributed
 from .hooks import Fp16CompressionHook, RNGStateHook, capture_rng_state, restore_rng_state
 from .safe_checkpoint_globals import allow_mmengine_checkpoint_globals, mmengine_checkpoint_globals
 
 __all__ = [
     'AtomicLocalBackend', 'atomic_write_bytes', 'install_atomic_local_backend', 'RNGStateHook',
     'capture_rng_state', 'restore_rng_state', 'allow_mmengine_checkpoint_globals',
-    'mmengine_checkpoint_globals', 'prepare_cpu_distributed', 'Fp16CompressionHook'
+    'mmengine_checkpoint_globals', 'prepare_cpu_distributed', 'finish_distributed',
+    'Fp16CompressionHook'
 ]

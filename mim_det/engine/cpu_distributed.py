@@ -5,6 +5,9 @@ mmengine 0.10.7 assumes CUDA under ``--launcher pytorch``: its ``init_dist`` cal
 ``device_ids=[local_rank]`` to DistributedDataParallel, both of which fail for CPU modules.
 :func:`prepare_cpu_distributed` starts the gloo process group itself (mmengine then skips its
 own initialisation) and sets a DDP wrapper config without device ids.
+:func:`finish_distributed` ends the process group before the interpreter exits: left to the
+interpreter's teardown, gloo's background threads can be destroyed while still joinable and a
+rank aborts with "terminate called without an active exception" (SIGABRT) after a successful run.
 """
 import os
 import subprocess
@@ -53,3 +56,11 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
     else:
         cfg.model_wrapper_cfg.setdefault('device_ids', None)
     return True
+
+
+def finish_distributed() -> None:
+    """Wait for every rank, then destroy the default process group (no-op when not
+    distributed). Call it once a tool's work is done."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
