@@ -28,16 +28,16 @@ def parse_args(argv=None):
                                      '(deterministic synthetic scenes).')
     parser.add_argument('--out-dir', default='data', help='output folder (default: data)')
     parser.add_argument('--seed', type=int, default=0, help='random seed (default: 0)')
-    parser.add_argument('--num-pretrain', type=int, default=64,
-                        help='unlabeled pretraining images (default: 64)')
-    parser.add_argument('--num-coco-train', type=int, default=200,
-                        help='COCO train images (default: 200)')
-    parser.add_argument('--num-coco-val', type=int, default=50,
-                        help='COCO val images (default: 50)')
-    parser.add_argument('--num-ade-train', type=int, default=100,
-                        help='ADE20k training images (default: 100)')
-    parser.add_argument('--num-ade-val', type=int, default=25,
-                        help='ADE20k validation images (default: 25)')
+    parser.add_argument('--num-pretrain', type=int, default=3000,
+                        help='unlabeled pretraining images (default: 3000)')
+    parser.add_argument('--num-coco-train', type=int, default=60,
+                        help='COCO train images (default: 60)')
+    parser.add_argument('--num-coco-val', type=int, default=100,
+                        help='COCO val images (default: 100)')
+    parser.add_argument('--num-ade-train', type=int, default=40,
+                        help='ADE20k training images (default: 40)')
+    parser.add_argument('--num-ade-val', type=int, default=50,
+                        help='ADE20k validation images (default: 50)')
     parser.add_argument('--num-classify-train', type=int, default=120,
                         help='labelled one-object training images (default: 120)')
     parser.add_argument('--num-classify-val', type=int, default=60,

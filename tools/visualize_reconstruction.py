@@ -1,4 +1,4 @@
-"""Save LoMaR reconstructions: one PNG grid per sampled window.
+"""Save LoMaR, MAE or SimMIM reconstructions as PNG grids.
 
     python tools/visualize_reconstruction.py CONFIG CHECKPOINT IMAGE [IMAGE ...]
         [--out-dir DIR] [--seed 0] [--panel-size 224]
@@ -15,6 +15,17 @@ the model draws its windows (seeded). For window m of image ``name`` the tool wr
    mean and standard deviation (the statistics the loss normalised with).
 
 ``DIR/name_windows.png`` shows the whole image with the window outlines.
+
+SimMIM (mmpretrain ``SimMIM`` with mim_det's ``SimMIMViT``): the mask is drawn (seeded) by the
+``SimMIMMaskGenerator`` of the config's training pipeline, and ``DIR/name_simmim.png`` holds
+four panels of the whole image: original | masked input (masked cells grey) | reconstruction
+(visible pixels as given, masked ones as predicted; the loss only sees the masked ones) | the
+raw prediction of every pixel.
+
+MAE (mmpretrain ``MAE``): the model draws its own random mask (seeded), and
+``DIR/name_mae.png`` holds three panels of the whole image: original | masked input (masked
+patches grey) | reconstruction (visible patches as given, masked ones as predicted, mapped back
+from ``norm_pix`` with each patch's own statistics).
 """
 import argparse
 import os
@@ -58,14 +69,16 @@ def main():
     from mmpretrain.registry import MODELS
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(cfg.model)
-    if not hasattr(model, 'reconstruct'):
+    simmim = cfg.model.get('type') == 'SimMIM'
+    mae = cfg.model.get('type') == 'MAE'
+    if not (simmim or mae) and not hasattr(model, 'reconstruct'):
         raise CLIError(f'{args.config}: model type {cfg.model.type!r} has no reconstruct(); '
-                       'use a LoMaR config')
+                       'use a LoMaR, MAE or SimMIM config')
     load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
     model.eval()
 
     size = int(cfg.model.backbone.get('img_size', 224))
-    p = model.backbone.patch_size
+    p = getattr(model.backbone, 'patch_size', None) or model.head.patch_size
     pre = model.data_preprocessor
     mean = pre.mean.view(3, 1, 1)
     std = pre.std.view(3, 1, 1)
@@ -78,6 +91,10 @@ def main():
         images.append(torch.from_numpy(rgb.copy()).permute(2, 0, 1).float())
         names.append(osp.splitext(osp.basename(path))[0])
     x = (torch.stack(images) - mean) / std
+    if simmim:
+        return write_simmim(args, cfg, model, x, names, mean, std)
+    if mae:
+        return write_mae(args, model, x, names, mean, std)
 
     torch.manual_seed(args.seed)
     out = model.reconstruct(x)
@@ -117,6 +134,73 @@ def main():
         cv2.imwrite(osp.join(args.out_dir, f'{name}_windows.png'), overview)
     print(f'{PROG}: wrote {len(written)} window grids (original | masked input | '
           f'reconstruction) and {len(names)} overviews to {args.out_dir}')
+
+
+def write_simmim(args, cfg, model, x, names, mean, std):
+    """One four-panel PNG per image for a SimMIM model (see the module doc)."""
+    import numpy as np
+    import torch
+    from mmpretrain.registry import TRANSFORMS
+
+    from mim_det.models.selfsup.simmim import reconstruct
+
+    pipeline = cfg.train_dataloader.dataset.get('pipeline', [])
+    gen_cfg = next((t for t in pipeline if t.get('type') == 'SimMIMMaskGenerator'), None)
+    if gen_cfg is None:
+        raise CLIError(f'{args.config}: the training pipeline has no SimMIMMaskGenerator to '
+                       'draw the masks with')
+    if int(gen_cfg.get('input_size', 192)) != x.shape[-1]:
+        raise CLIError(f'{args.config}: SimMIMMaskGenerator input_size='
+                       f'{gen_cfg.get("input_size")} but the backbone img_size is {x.shape[-1]}')
+    generator = TRANSFORMS.build(dict(gen_cfg))
+    np.random.seed(args.seed)  # the generator draws with numpy, as in training
+    mask = torch.stack([torch.from_numpy(generator.transform({})['mask']) for _ in names])
+    out = reconstruct(model, x, mask)
+    _write_whole_image_grids(args, x, names, mean, std, out, 'simmim', with_prediction=True)
+    ratio = out['pixel_mask'].float().mean().item()
+    print(f'{PROG}: wrote {len(names)} SimMIM grids (original | masked input | reconstruction | '
+          f'prediction), {ratio:.0%} of the pixels masked, to {args.out_dir}')
+
+
+def write_mae(args, model, x, names, mean, std):
+    """One three-panel PNG per image for an mmpretrain MAE model (see the module doc)."""
+    import torch
+
+    from mim_det.models.selfsup.mae import reconstruct
+
+    torch.manual_seed(args.seed)
+    out = reconstruct(model, x)
+    _write_whole_image_grids(args, x, names, mean, std, out, 'mae', with_prediction=False)
+    ratio = out['pixel_mask'].float().mean().item()
+    print(f'{PROG}: wrote {len(names)} MAE grids (original | masked input | reconstruction), '
+          f'{ratio:.0%} of the pixels masked, to {args.out_dir}')
+
+
+def _write_whole_image_grids(args, x, names, mean, std, out, suffix, with_prediction):
+    """``DIR/<name>_<suffix>.png``: original | masked input | reconstruction [| prediction]."""
+    import cv2
+    import numpy as np
+    import torch
+
+    def to_bgr(t):
+        return (t * std + mean).clamp(0, 255).permute(1, 2, 0).byte().numpy()[..., ::-1]
+
+    size = x.shape[-1]
+    scale = max(1, args.panel_size // size)
+    gap = np.full((size * scale, 4, 3), 255, np.uint8)
+    os.makedirs(args.out_dir, exist_ok=True)
+    for b, name in enumerate(names):
+        pixel_mask = out['pixel_mask'][b]
+        masked = torch.where(pixel_mask, torch.zeros_like(x[b]), x[b])  # 0 = the mean colour
+        shown = [x[b], masked, out['reconstruction'][b]]
+        if with_prediction:
+            shown.append(out['pred'][b])
+        panels = [cv2.resize(to_bgr(t), None, fx=scale, fy=scale,
+                             interpolation=cv2.INTER_NEAREST) for t in shown]
+        row = [panels[0]]
+        for panel in panels[1:]:
+            row += [gap, panel]
+        cv2.imwrite(osp.join(args.out_dir, f'{name}_{suffix}.png'), np.concatenate(row, axis=1))
 
 
 if __name__ == '__main__':

@@ -1,6 +1,6 @@
 # Runtime settings shared by mim_det configs (hooks from mmengine's root registry, which every
-# scope falls back to). Scope-specific pieces (visualizer, visualization hook) live in the
-# configs that need them.
+# scope falls back to). Scope-specific pieces (the det/seg visualizers and visualization hooks)
+# live in default_runtime_det.py / default_runtime_seg.py.
 custom_imports = dict(imports=['mim_det'], allow_failed_imports=False)
 
 default_hooks = dict(
@@ -18,6 +18,10 @@ env_cfg = dict(
     mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
     dist_cfg=dict(backend='nccl'),
 )
+# Scalars go to <work_dir>/<timestamp>/vis_data/ as JSON and as TensorBoard events, so
+# `tensorboard --logdir work_dirs` shows every run's curves side by side.
+vis_backends = [dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')]
+visualizer = dict(type='Visualizer', vis_backends=vis_backends, name='visualizer')
 log_processor = dict(window_size=10, by_epoch=False)
 log_level = 'INFO'
 load_from = None

@@ -12,5 +12,5 @@ default_hooks = dict(
                     max_keep_ckpts=5),
     visualization=dict(type='DetVisualizationHook'))
 visualizer = dict(
-    type='DetLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')], name='visualizer')
+    type='DetLocalVisualizer', vis_backends={{_base_.vis_backends}}, name='visualizer')
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=False)

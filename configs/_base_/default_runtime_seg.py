@@ -11,6 +11,6 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', by_epoch=False, interval=16000, max_keep_ckpts=3),
     visualization=dict(type='SegVisualizationHook'))
 visualizer = dict(
-    type='SegLocalVisualizer', vis_backends=[dict(type='LocalVisBackend')], name='visualizer')
+    type='SegLocalVisualizer', vis_backends={{_base_.vis_backends}}, name='visualizer')
 env_cfg = dict(cudnn_benchmark=True)
 tta_model = dict(type='SegTTAModel')

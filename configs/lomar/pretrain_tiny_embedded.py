@@ -2,7 +2,7 @@
 # laptop CPU: 96 px images, patch 8 (12 x 12 grid), 4 windows of 7 x 7 with 39 masked patches,
 # a 4-layer 128-d encoder with the contextual RPE. Same code path as the paper config.
 #   python tools/train.py configs/lomar/pretrain_tiny_embedded.py
-#   python tools/export_backbone.py work_dirs/pretrain_tiny_embedded/iter_300.pth \
+#   python tools/export_backbone.py work_dirs/pretrain_tiny_embedded/iter_1500.pth \
 #       work_dirs/pretrain_tiny_embedded/backbone.safetensors
 _base_ = [
     '../_base_/models/lomar_vit-base-p16.py', '../_base_/datasets/embedded_pretrain.py',
@@ -19,7 +19,7 @@ model = dict(
         patch_size=patch_size),
     head=dict(embed_dims=embed_dims, patch_size=patch_size))
 
-max_iters = 300
+max_iters = 1500
 optim_wrapper = dict(
     type='OptimWrapper',
     # The paper's 1.5e-4 x batch / 256 is far too small for 300 steps of a tiny model.

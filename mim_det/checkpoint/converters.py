@@ -6,8 +6,10 @@ names -- mmpretrain's ViT names, which every :class:`~mim_det.models.backbones.V
 ``patch_embed.projection.*``, ``cls_token``, ``pos_embed``, ``layers.i.{ln1, attn.qkv,
 attn.proj, ln2, ffn.layers.0.0, ffn.layers.1, gamma_1, gamma_2}``, relative positions under
 ``layers.i.attn.{rel_pos.rel_pos_h/w, rpe_k.lookup_table_weight,
-rel_pos_bias.relative_position_bias_table}``, final norm ``ln1`` -- and says which source tensors
-are unused by design, and why.
+rel_pos_bias.relative_position_bias_table}``, a table shared by all blocks (BEiT/SimMIM
+``use_shared_rel_pos_bias``) at the top level as :data:`SHARED_TABLE` (the official name too),
+final norm ``ln1`` -- and says which source tensors are unused by design, and why. The loader
+copies a shared table into every block's table when the model has per-block tables.
 
 ==========================  =========================================================
 layout                      recognised by
@@ -34,6 +36,8 @@ LAYOUT_MAE = 'official MAE (timm names)'
 LAYOUT_LOMAR = 'official LoMaR'
 
 RPE = '.attn.rpe_k.lookup_table_weight'
+#: BEiT/SimMIM's relative position bias shared by all blocks (``ViTBase.shared_rel_pos_cfg``)
+SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
 
 
 class Converted(NamedTuple):

@@ -13,8 +13,10 @@ backbone_type       the class that produced the weights (``LoMaRViT``, ``MAEViT`
 arch                JSON: embed_dims, num_layers, num_heads, feedforward_channels
 patch_size          p
 img_size            pretraining input size
-pos_encoding        ``contextual_rpe_keys`` (LoMaR: iRPE ctx on keys, no absolute position)
-                    or ``absolute_sincos`` (MAE)
+pos_encoding        ``contextual_rpe_keys`` (LoMaR: iRPE ctx on keys, no absolute position),
+                    ``absolute_sincos`` (MAE) or ``shared_rel_pos_bias`` (SimMIM ViT: one
+                    BEiT table ``rel_pos_bias.relative_position_bias_table`` for all blocks,
+                    no absolute position)
 rpe                 JSON of the RPE parameters (alpha, beta, gamma, num_buckets), if any
 num_extra_tokens    tokens before the patch grid (1: cls)
 source, iteration   the checkpoint exported and its training iteration
@@ -32,7 +34,8 @@ from mmengine.config import Config
 from .errors import CheckpointError
 from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict
 
-POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos'}
+POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos',
+                'SimMIMViT': 'shared_rel_pos_bias'}
 PRETRAINING_ONLY = ('mask_token', )
 RPE_TABLE = 'layers.0.attn.rpe_k.lookup_table_weight'
 

@@ -15,6 +15,12 @@ Shape rules that are easy to get wrong, and why:
 * ViTDet's decomposed tables are linearly resized to the model's window/map; BEiT tables
   bicubically over the offset grid. Tables a checkpoint lacks stay zero (plain attention), how
   ViTDet and MAE's segmentation protocol start.
+* A table shared by all blocks (BEiT/SimMIM, ``rel_pos_bias.relative_position_bias_table``)
+  loads as is into a model with a shared table; into per-block ``RelPosBiasTable`` tables it is
+  copied to every block, each resized to its block's grid (window or whole map), as BEiT's and
+  mmseg's fine-tuning do with ``use_shared_rel_pos_bias`` checkpoints (reported under "from the
+  shared table"). A model without per-head tables (e.g. ViTDet with only ``DecomposedRelPos``)
+  cannot use it: that is reported as suspicious, with the fix.
 * Loading nothing, or under half of a backbone's weights, is an error naming the checkpoint, its
   layout and the fix -- never a silent from-scratch run.
 """
@@ -29,7 +35,7 @@ from mmengine.logging import print_log
 from torch import nn
 
 from ..models.layers import resize_abs_pos, resize_rel_pos, resize_rel_pos_bias_table
-from .converters import CONVERTERS, Converted, detect_layout, first_keys
+from .converters import CONVERTERS, SHARED_TABLE, Converted, detect_layout, first_keys
 from .errors import CheckpointError
 from .io import read_checkpoint
 
@@ -62,7 +68,7 @@ def _group(keys: List[str]) -> str:
 def _is_position_or_token(name: str) -> bool:
     """Model tensors a checkpoint of another family may legitimately lack."""
     return (name in ('pos_embed', 'cls_token', 'mask_token') or RPE in name or REL_POS in name
-            or TABLE in name or bool(GAMMA.match(name)))
+            or name.endswith(SHARED_TABLE) or bool(GAMMA.match(name)))
 
 
 def _mismatch_fix(name: str, ckpt_shape: torch.Size, model_shape: torch.Size) -> str:
@@ -76,7 +82,7 @@ def _mismatch_fix(name: str, ckpt_shape: torch.Size, model_shape: torch.Size) ->
         return (f'the RPE table has {ckpt_shape[-1]} buckets, the model {model_shape[-1]}: set '
                 'the ContextualRPE alpha/beta/gamma in rel_pos_cfgs to the pretraining values '
                 '(LoMaR: 1.9/3.8/15.2, 50 buckets)')
-    if name.endswith(RPE) or REL_POS in name or TABLE in name:
+    if name.endswith(RPE) or REL_POS in name or name.endswith(SHARED_TABLE):
         return 'the head width or count differs: set arch embed_dims / num_heads as pretrained'
     return "set arch (embed_dims, num_heads, feedforward_channels) to the checkpoint's"
 
@@ -90,6 +96,7 @@ class LoadReport:
         self.checkpoint, self.layout, self.prefix, self.meta = checkpoint, layout, prefix, meta
         self.loaded: List[str] = []
         self.interpolated: Dict[str, str] = {}
+        self.from_shared: Dict[str, str] = {}  # model table -> the shared checkpoint table
         self.expected_missing: List[str] = []
         self.expected_unused: List[str] = []
         self.suspicious: List[Tuple[str, str, str]] = []  # (missing|unused, key, why)
@@ -111,6 +118,7 @@ class LoadReport:
     def as_dict(self) -> dict:
         return dict(layout=self.layout, prefix=self.prefix, meta=self.meta,
                     loaded=list(self.loaded), interpolated=dict(self.interpolated),
+                    from_shared=dict(self.from_shared),
                     expected_missing=list(self.expected_missing),
                     expected_unused=list(self.expected_unused),
                     suspicious=[f'{kind} {key}: {why}' for kind, key, why in self.suspicious],
@@ -127,6 +135,12 @@ class LoadReport:
         lines = [f'load_vit_checkpoint: {self.checkpoint} -> {self.model_name}',
                  f'  layout: {layout}',
                  f'  loaded {len(self.loaded)}/{num_model_tensors} model tensors']
+        if self.from_shared:
+            by_source: 'OrderedDict[str, List[str]]' = OrderedDict()
+            for key, src in self.from_shared.items():
+                by_source.setdefault(src, []).append(key)
+            lines.extend(f'  from the shared table {src} (copied to every block): '
+                         f'{_group(keys)}' for src, keys in by_source.items())
         if self.interpolated:
             lines.append('  interpolated: ' + '; '.join(
                 f'{k}: {v}' for k, v in self.interpolated.items()))
@@ -172,8 +186,10 @@ class _Matcher:
         for key, why in self.conv.unused.items():
             self.report.expect_unused(key, why)
         # the patch embedding first: a width or patch-size mismatch is named there, where the
-        # fix is plainest, rather than at whichever tensor the file happens to list first
-        for dst in sorted(self.conv.tensors, key=lambda k: k != 'patch_embed.projection.weight'):
+        # fix is plainest, rather than at whichever tensor the file happens to list first; a
+        # shared table last: it adds to per-block tables a checkpoint may also hold (BEiT)
+        order = {'patch_embed.projection.weight': 0, SHARED_TABLE: 2}
+        for dst in sorted(self.conv.tensors, key=lambda k: order.get(k, 1)):
             self.convert(dst, self.conv.tensors[dst])
         for key in self.own:
             if key not in self.out:
@@ -186,6 +202,8 @@ class _Matcher:
             return self.convert_pos_embed(src, value)
         if dst == 'cls_token' and dst not in self.own:
             return self.report.expect_unused(src, 'cls token: the model has none')
+        if dst == SHARED_TABLE and dst not in self.own:
+            return self.convert_shared_table(src, value)
         if dst not in self.own:
             return self.categorise_unused(src, dst)
         target = self.own[dst]
@@ -197,7 +215,8 @@ class _Matcher:
         if REL_POS in dst and value.dim() == 2 and value.shape[1] == target.shape[1]:
             self.report.interpolated[dst] = f'{value.shape[0]} -> {target.shape[0]} entries, linear'
             return resize_rel_pos(value.float(), target.shape[0])
-        if TABLE in dst and value.dim() == 2 and value.shape[1] == target.shape[1]:
+        if (dst.endswith(SHARED_TABLE) and value.dim() == 2
+                and value.shape[1] == target.shape[1]):
             src_side, dst_side = (math.isqrt(n - 3) for n in (value.shape[0], target.shape[0]))
             if src_side**2 + 3 == value.shape[0] and dst_side**2 + 3 == target.shape[0]:
                 src_hw, dst_hw = ((src_side + 1) // 2, ) * 2, ((dst_side + 1) // 2, ) * 2
@@ -206,6 +225,20 @@ class _Matcher:
                 return resize_rel_pos_bias_table(value.float(), src_hw, dst_hw)
         raise self.error(src, dst, value.shape, target.shape,
                          _mismatch_fix(dst, value.shape, target.shape))
+
+    def convert_shared_table(self, src: str, value: torch.Tensor):
+        """A table shared by all pretrained blocks -> every per-block ``RelPosBiasTable`` of the
+        model, each resized to its block's grid; added to a block table the checkpoint also
+        holds (BEiT adds both in attention)."""
+        targets = [k for k in self.own if k.endswith(TABLE)]
+        if not targets:
+            return self.categorise_unused(src, SHARED_TABLE)
+        for dst in targets:
+            table = value
+            if value.shape != self.own[dst].shape:
+                table = self.resize_table(src, dst, value, self.own[dst])
+            self.out[dst] = self.out[dst] + table if dst in self.out else table
+            self.report.from_shared[dst] = src
 
     def convert_pos_embed(self, src: str, value: torch.Tensor):
         if not self.conv.pos_embed_is_real:
@@ -264,6 +297,13 @@ class _Matcher:
         elif REL_POS in dst:
             self.report.suspect('unused', src, 'decomposed relative position table dropped; add '
                                 "dict(type='DecomposedRelPos') to rel_pos_cfgs")
+        elif dst == SHARED_TABLE:
+            decomposed = ' (DecomposedRelPos tables cannot take it)' if any(
+                REL_POS in k for k in self.own) else ''
+            self.report.suspect('unused', src, 'the relative position table shared by all '
+                                'pretrained blocks is dropped: the model has no per-head '
+                                f"tables{decomposed}; add dict(type='RelPosBiasTable') to "
+                                'rel_pos_cfgs (every block gets a copy)')
         elif TABLE in dst:
             self.report.suspect('unused', src, 'per-head relative position table dropped; add '
                                 "dict(type='RelPosBiasTable') to rel_pos_cfgs")
@@ -279,6 +319,14 @@ class _Matcher:
         if REL_POS in key and not self.ckpt_has['rel_pos']:
             report.expect_missing(key, 'not in the checkpoint: stays zero (plain attention), '
                                   'which is how ViTDet starts')
+        elif key == SHARED_TABLE and self.ckpt_has['table']:
+            report.suspect('missing', key, 'the checkpoint has per-block relative position '
+                           'tables, the model one shared table, which stays zero; use '
+                           "rel_pos_cfgs=[dict(type='RelPosBiasTable')] instead of "
+                           'shared_rel_pos_cfg')
+        elif key == SHARED_TABLE:
+            report.expect_missing(key, 'shared relative position table not in the checkpoint: '
+                                  'stays zero (plain attention), as BEiT/SimMIM start')
         elif TABLE in key and not self.ckpt_has['table']:
             report.expect_missing(key, 'not in the checkpoint: stays zero, as the BEiT/MAE '
                                   'segmentation protocol starts')

@@ -213,7 +213,7 @@ def _begin(root: str, stamp: Dict, generated: List[str], force: bool) -> Optiona
 # ---------------------------------------------------------------------------------------------
 # the three datasets
 # ---------------------------------------------------------------------------------------------
-def generate_pretrain_images(out_dir: str = 'data', num: int = 64, seed: int = 0,
+def generate_pretrain_images(out_dir: str = 'data', num: int = 3000, seed: int = 0,
                              force: bool = False) -> Dict:
     """Unlabeled 224x224 JPEG scenes for self-supervised pretraining.
 
@@ -272,7 +272,7 @@ def _coco_split(seed: int, split: str, num: int, img_dir: str) -> Tuple[Dict, in
     return coco, len(annotations)
 
 
-def generate_coco(out_dir: str = 'data', num_train: int = 200, num_val: int = 50, seed: int = 0,
+def generate_coco(out_dir: str = 'data', num_train: int = 60, num_val: int = 100, seed: int = 0,
                   force: bool = False) -> Dict:
     """COCO instance segmentation: JPEG scenes of random size (192..320 px per side).
 
@@ -313,7 +313,7 @@ def generate_coco(out_dir: str = 'data', num_train: int = 200, num_val: int = 50
                 num_val_instances=counts['val_instances'], skipped=False)
 
 
-def generate_ade(out_dir: str = 'data', num_train: int = 100, num_val: int = 25, seed: int = 0,
+def generate_ade(out_dir: str = 'data', num_train: int = 40, num_val: int = 50, seed: int = 0,
                  force: bool = False) -> Dict:
     """ADE20k-style semantic segmentation (mmseg ``ADE20KDataset`` layout).
 
@@ -403,12 +403,16 @@ def generate_classification(out_dir: str = 'data', num_train: int = 120, num_val
     return dict(info, skipped=False)
 
 
-def generate_default_data(out_dir: str = 'data', seed: int = 0, num_pretrain: int = 64,
-                          num_coco_train: int = 200, num_coco_val: int = 50,
-                          num_ade_train: int = 100, num_ade_val: int = 25,
+def generate_default_data(out_dir: str = 'data', seed: int = 0, num_pretrain: int = 3000,
+                          num_coco_train: int = 60, num_coco_val: int = 100,
+                          num_ade_train: int = 40, num_ade_val: int = 50,
                           num_classify_train: int = 120, num_classify_val: int = 60,
                           force: bool = False) -> Dict:
     """Generate all four datasets under ``out_dir`` (see the ``generate_*`` functions).
+
+    The default counts are the main job's comparison: many unlabeled images (pretraining) and
+    few labelled ones (fine-tuning), so that the initialisation matters; validation sets large
+    enough to rank the rows.
 
     Datasets whose stamp already matches (seed, counts, generator version) are skipped unless
     ``force``. Returns ``{'out_dir', 'seed', 'pretrain': {...}, 'coco': {...}, 'ade': {...},

@@ -2,9 +2,10 @@
 
 It owns what all of them share -- the arch table (mmpretrain's names), the patch embedding, the
 optional cls token and absolute position table, the :class:`~mim_det.models.layers.ViTBlock`
-stack (window/global attention, relative positions and layer scale by config), drop-path rates,
-the final norm, activation checkpointing, the output formats, initialisation, loading through
-the one checkpoint loader, and ``get_layer_depth`` for layer-wise lr decay. Subclasses override
+stack (window/global attention, relative positions and layer scale by config), an optional
+relative position bias shared by all blocks (BEiT/SimMIM), drop-path rates, the final norm,
+activation checkpointing, the output formats, initialisation, loading through the one checkpoint
+loader, and ``get_layer_depth`` for layer-wise lr decay. Subclasses override
 only what differs: the embedding (a pretraining method's masking, e.g. LoMaR's windows), the
 masking itself and the output (mmpretrain's ``MAEViT(VisionTransformer)`` pattern).
 
@@ -21,7 +22,7 @@ from mmengine.model.weight_init import trunc_normal_
 from mmpretrain.models.utils import build_norm_layer
 from torch import nn
 
-from ..layers import VIT_ARCHS, ViTBlock, resize_abs_pos, resolve_vit_arch
+from ..layers import VIT_ARCHS, ViTBlock, build_rel_pos, resize_abs_pos, resolve_vit_arch
 from ...checkpoint import load_vit_checkpoint  # noqa: I001  (it builds on layers only)
 
 OUT_TYPES = ('raw', 'cls_token', 'featmap', 'avg_featmap')
@@ -52,6 +53,11 @@ class ViTBase(BaseModule):
             ``[dict(type='DecomposedRelPos')]`` (ViTDet), ``[dict(type='ContextualRPE',
             alpha=1.9, beta=3.8, gamma=15.2)]`` (LoMaR), ``[dict(type='RelPosBiasTable')]``
             (BEiT/MAE segmentation); see :mod:`mim_det.models.layers.relative_position`.
+        shared_rel_pos_cfg: ONE relative position bias owned by the backbone, computed once
+            per forward pass and added in every block, e.g. ``dict(type='RelPosBiasTable')``
+            (BEiT's / SimMIM's ``use_shared_rel_pos_bias``: parameter
+            ``rel_pos_bias.relative_position_bias_table``, sized for the ``img_size`` grid).
+            Only query-independent biases (``shareable``) and global attention; ``None``: none.
         window_size: ``w > 0``: blocks attend inside w x w windows except
             ``global_attn_indexes``; ``0``: every block is global.
         global_attn_indexes: global blocks among windowed ones (ViTDet ViT-B: 2, 5, 8, 11).
@@ -85,6 +91,7 @@ class ViTBase(BaseModule):
                  pretrain_img_size: Optional[int] = None,
                  abs_pos_grid: str = 'pretrain',
                  rel_pos_cfgs: Sequence[dict] = (),
+                 shared_rel_pos_cfg: Optional[dict] = None,
                  window_size: int = 0,
                  global_attn_indexes: Sequence[int] = (),
                  layer_scale_init_value: float = 0.,
@@ -142,6 +149,9 @@ class ViTBase(BaseModule):
         self.drop_after_pos = nn.Dropout(drop_rate)
 
         full_grid = (self.img_size // self.patch_size, ) * 2
+        self.shared_rel_pos_name = None
+        if shared_rel_pos_cfg is not None:
+            self._build_shared_rel_pos(dict(shared_rel_pos_cfg), full_grid)
         dpr = torch.linspace(0, drop_path_rate, self.num_layers).tolist()
         self.layers = ModuleList()
         for i in range(self.num_layers):
@@ -157,6 +167,20 @@ class ViTBase(BaseModule):
             self.ln1 = build_norm_layer(norm_cfg, self.embed_dims)
         if out_type == 'avg_featmap':
             self.ln2 = build_norm_layer(norm_cfg, self.embed_dims)
+
+    def _build_shared_rel_pos(self, cfg: dict, grid_hw: Tuple[int, int]):
+        name = type(self).__name__
+        if self.window_size:
+            raise ValueError(f'{name}: shared_rel_pos_cfg is one bias for the whole token map, '
+                             f'but window_size={self.window_size}; use window_size=0 or '
+                             'per-block rel_pos_cfgs')
+        module = build_rel_pos(cfg, self.embed_dims // self.num_heads, self.num_heads, grid_hw)
+        if not getattr(module, 'shareable', False):
+            raise ValueError(f'{name}: {cfg.get("type")} depends on each block\'s queries and '
+                             "cannot be shared; use shared_rel_pos_cfg=dict(type="
+                             "'RelPosBiasTable') or put it in rel_pos_cfgs")
+        self.add_module(module.attr_name, module)
+        self.shared_rel_pos_name = module.attr_name
 
     # ------------------------------------------------------------------ init
     def init_weights(self):
@@ -214,14 +238,24 @@ class ViTBase(BaseModule):
         tokens, grid_hw = self.patch_embed(x)
         return self.add_position(tokens, tuple(grid_hw)), tuple(grid_hw)
 
+    def shared_position_bias(self, x: torch.Tensor,
+                             grid_hw: Tuple[int, int]) -> Optional[torch.Tensor]:
+        """The backbone's shared relative position bias (1, h, N, N) for the sequence x
+        (B, N, D) of ``grid_hw`` (only its dtype, device and length are used), or ``None``."""
+        if self.shared_rel_pos_name is None:
+            return None
+        num_extra = x.shape[1] - grid_hw[0] * grid_hw[1]
+        return getattr(self, self.shared_rel_pos_name)(x, grid_hw, num_extra)
+
     def encode(self, x: torch.Tensor, grid_hw: Tuple[int, int]) -> Tuple[torch.Tensor, ...]:
         """Run the blocks on a sequence (B, N, D); outputs at ``out_indices``."""
         outs = []
+        bias = self.shared_position_bias(x, grid_hw)  # once, for every block (BEiT/SimMIM)
         for i, layer in enumerate(self.layers):
             if self.with_cp and x.requires_grad:
-                x = cp.checkpoint(layer, x, grid_hw, use_reentrant=False)
+                x = cp.checkpoint(layer, x, grid_hw, bias, use_reentrant=False)
             else:
-                x = layer(x, grid_hw)
+                x = layer(x, grid_hw, bias)
             if i == self.num_layers - 1 and self.final_norm:
                 x = self.ln1(x)
             if i in self.out_indices:

@@ -275,8 +275,14 @@ class RelPosBiasTable(nn.Module):
     ``b_ij^head = B[index(i, j), head]`` with ``relative_position_bias_table``
     ((2 S_h - 1)(2 S_w - 1) + 3, h) for the grid ``grid_hw`` (S_h, S_w) and one cls token at
     most; on another grid the offset part is resized bicubically.
+
+    The bias does not depend on the queries, so one table can also serve every layer
+    (``shareable``): BEiT's / SimMIM's shared relative position bias
+    (``ViTBase(shared_rel_pos_cfg=dict(type='RelPosBiasTable'))``).
     """
     attr_name = 'rel_pos_bias'
+    #: the bias is a function of the grid only, so a backbone may compute it once for all blocks
+    shareable = True
 
     def __init__(self, num_heads: int, grid_hw: Tuple[int, int], head_dims: int = None):
         super().__init__()

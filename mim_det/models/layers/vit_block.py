@@ -37,9 +37,12 @@ class ViTBlock(nn.Module):
         drop_rate, attn_drop_rate, drop_path_rate: dropout, attention dropout, stochastic depth.
         qkv_bias, act_cfg, norm_cfg, use_sdpa: as the names say (LayerNorm eps 1e-6, GELU).
 
-    ``forward(x, grid_hw=None)``: a map (B, H, W, D) -> (B, H, W, D), or a sequence (B, N, D)
-    with ``grid_hw`` (the last H * W tokens, row-major, after N - H * W extra tokens) ->
-    (B, N, D). Window blocks need a map (or a sequence without extra tokens).
+    ``forward(x, grid_hw=None, attn_bias=None)``: a map (B, H, W, D) -> (B, H, W, D), or a
+    sequence (B, N, D) with ``grid_hw`` (the last H * W tokens, row-major, after N - H * W extra
+    tokens) -> (B, N, D). Window blocks need a map (or a sequence without extra tokens).
+    ``attn_bias``: an additive logit bias broadcastable to (B, h, N, N) computed outside the
+    block, e.g. the relative position bias a backbone shares among all its blocks (BEiT/SimMIM);
+    global attention only.
     """
 
     def __init__(self, embed_dims: int, num_heads: int, feedforward_channels: int,
@@ -69,10 +72,15 @@ class ViTBlock(nn.Module):
         # one drop path for both branches (its drops are independent per call)
         self.drop_path = DropPath(drop_path_rate) if drop_path_rate > 0 else nn.Identity()
 
-    def _attend(self, x: torch.Tensor, grid_hw: Tuple[int, int]) -> torch.Tensor:
+    def _attend(self, x: torch.Tensor, grid_hw: Tuple[int, int],
+                attn_bias: Optional[torch.Tensor] = None) -> torch.Tensor:
         """Attention over a sequence (B, N, D) of ``grid_hw`` (plus extra tokens)."""
         if not self.window_size:
-            return self.attn(x, grid_hw)
+            return self.attn(x, grid_hw, attn_mask=attn_bias)
+        if attn_bias is not None:
+            raise ValueError('ViTBlock: attn_bias covers the whole token map, but this block '
+                             f'attends inside {self.window_size} x {self.window_size} windows; '
+                             'use window_size=0 or per-block rel_pos_cfgs')
         b, n, d = x.shape
         h, w = grid_hw
         if n != h * w:
@@ -84,14 +92,15 @@ class ViTBlock(nn.Module):
         out = self.attn(windows, (ws, ws), attn_mask=mask)
         return window_unpartition(out, ws, padded_hw, grid_hw).reshape(b, n, d)
 
-    def forward(self, x: torch.Tensor, grid_hw: Optional[Tuple[int, int]] = None):
+    def forward(self, x: torch.Tensor, grid_hw: Optional[Tuple[int, int]] = None,
+                attn_bias: Optional[torch.Tensor] = None):
         shape = x.shape
         if x.dim() == 4:  # (B, H, W, D) map
             grid_hw = (shape[1], shape[2])
             x = x.reshape(shape[0], -1, shape[3])
         elif grid_hw is None:
             raise ValueError('ViTBlock: a token sequence (B, N, D) needs grid_hw')
-        y = self._attend(self.ln1(x), tuple(grid_hw))
+        y = self._attend(self.ln1(x), tuple(grid_hw), attn_bias)
         x = x + self.drop_path(y if self.gamma_1 is None else self.gamma_1 * y)
         y = self.ffn(self.ln2(x))
         x = x + self.drop_path(y if self.gamma_2 is None else self.gamma_2 * y)

@@ -1,5 +1,7 @@
 """mim_det pretraining methods, one file each: the algorithm and its pretraining-only backbone
-(mmpretrain's ``selfsup/<method>.py`` layout)."""
+(mmpretrain's ``selfsup/<method>.py`` layout). SimMIM uses mmpretrain's ``SimMIM`` algorithm with
+mim_det's plain-ViT encoder."""
 from .lomar import LoMaR, LoMaRViT
+from .simmim import SimMIMViT
 
-__all__ = ['LoMaR', 'LoMaRViT']
+__all__ = ['LoMaR', 'LoMaRViT', 'SimMIMViT']

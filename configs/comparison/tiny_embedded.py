@@ -1,0 +1,60 @@
+# The main job's comparison recipes (tools/compare_methods.py, run by tools/run_main.sh): every
+# pretraining method's tiny CPU recipe on the embedded default data, and the downstream recipes
+# its export is fine-tuned with. A from-scratch twin (same downstream configs, same seed, no
+# checkpoint) is trained for every downstream recipe a selected method uses; gains are paired
+# with it.
+#
+# A new method adds one entry to `methods` (and, if its position handling is new, one entry to
+# `downstream`):
+#   pretrain      its tiny pretraining config (data root set to <data>/pretrain by the tool)
+#   downstream    the name of a `downstream` recipe
+#   reconstruct   draw reconstruction grids with tools/visualize_reconstruction.py
+
+# Fine-tuning recipes: the tiny ViTDet Mask R-CNN on <data>/coco and the tiny UperNet on
+# <data>/ade, with the position handling of the backbone they start from.
+downstream = dict(
+    # ViTDet / MAE-segmentation standard: absolute position (+ decomposed rel-pos in ViTDet,
+    # per-layer bias tables in UperNet)
+    vit=dict(
+        vitdet='configs/vitdet/mae_maskrcnn_tiny_embedded.py',
+        upernet='configs/upernet/mae_upernet_tiny_embedded.py'),
+    # LoMaR's contextual relative position on keys, no absolute position
+    contextual_rpe=dict(
+        vitdet='configs/vitdet/lomar_maskrcnn_tiny_embedded.py',
+        upernet='configs/upernet/lomar_upernet_tiny_embedded.py'),
+    # SimMIM's shared relative position bias copied into per-layer tables, no absolute position
+    shared_rel_pos_bias=dict(
+        vitdet='configs/vitdet/simmim_maskrcnn_tiny_embedded.py',
+        upernet='configs/upernet/simmim_upernet_tiny_embedded.py'),
+)
+
+methods = dict(
+    lomar=dict(
+        pretrain='configs/lomar/pretrain_tiny_embedded.py',
+        downstream='contextual_rpe',
+        reconstruct=True),
+    mae=dict(
+        pretrain='configs/mae/mae_vit-tiny-p8_embedded.py',
+        downstream='vit',
+        reconstruct=True),
+    simmim=dict(
+        pretrain='configs/simmim/simmim_vit-tiny-p8_embedded.py',
+        downstream='shared_rel_pos_bias',
+        reconstruct=True),
+)
+
+# The comparison's fine-tuning schedule, the same for every row and its scratch twin: short and
+# label-scarce (the embedded default has 60 labelled COCO and 40 ADE20k images against 3000
+# unlabeled ones), so that the initialisation matters and the default set fits 30 minutes on a
+# 2-core CPU. Added to each run's --cfg-options after the data and checkpoint keys.
+finetune_options = dict(
+    vitdet=['train_cfg.max_iters=250', 'param_scheduler.1.milestones=[212]',
+            'param_scheduler.1.end=250', 'default_hooks.checkpoint.interval=250'],
+    upernet=['train_cfg.max_iters=300', 'param_scheduler.1.end=300',
+             'default_hooks.checkpoint.interval=300'],
+)
+
+# `bash tools/run_main.sh` (no --methods): scratch and these, within 30 minutes on a 2-core CPU
+default_methods = ['scratch', 'lomar', 'mae']
+# the downstream recipe of a lone `--methods scratch`
+scratch_downstream = 'vit'

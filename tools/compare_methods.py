@@ -1,0 +1,279 @@
+"""Pretrain, fine-tune and compare: the main job's comparison table.
+
+    python tools/compare_methods.py [--methods scratch,lomar,mae | all] [--seeds 0[,1,2]]
+        [--data data] [--work-dir work_dirs/main] [--recipes configs/comparison/tiny_embedded.py]
+
+For every selected pretraining method (``methods`` of the recipes file) and every seed:
+tiny pretraining on ``<data>/pretrain`` (``tools/train.py``), backbone export, reconstruction
+grids; then the tiny ViTDet Mask R-CNN on ``<data>/coco`` and the tiny UperNet on ``<data>/ade``
+fine-tuned from the export and evaluated by ``tools/test.py`` (mmdet ``CocoMetric``, mmseg
+``IoUMetric``), with drawn detections of 8 validation images. Each downstream recipe a method
+uses is also trained from scratch with the same configs and seed (its *twin*); ``scratch`` rows
+are those twins. Prints and writes the table (``table.md``, ``table.csv``, ``gains.png``) and
+``results.json`` under the work dir; every run logs to TensorBoard under it.
+
+Each step writes a stamp (``<step dir>/step_done.json``) holding its command line; a rerun with
+the same arguments skips finished steps, so an interrupted job continues where it stopped.
+"""
+import argparse
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+import _bootstrap  # noqa: F401
+
+from mim_det.cli import CLIError, run_cli
+
+PROG = 'compare_methods'
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+STAMP = 'step_done.json'
+#: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
+STEP_WEIGHT = {'pretrain': 3.0, 'export': 0.1, 'reconstruct': 0.1, 'vitdet': 2.5,
+               'draw': 0.2, 'upernet': 1.2}
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0])
+    parser.add_argument('--methods', default=None,
+                        help='comma list of methods ("scratch" included), or "all" for every '
+                        'method of the recipes file (default: its default_methods)')
+    parser.add_argument('--seeds', default='0',
+                        help='comma list of seeds; each seed repeats pretraining and '
+                        'fine-tuning and the table gives mean ± std (default: 0)')
+    parser.add_argument('--data', default='data', help='generated data (tools/generate_data.py)')
+    parser.add_argument('--work-dir', default='work_dirs/main')
+    parser.add_argument('--recipes', default='configs/comparison/tiny_embedded.py')
+    parser.add_argument('--cfg-options', nargs='+', default=[],
+                        help='extra KEY=VALUE overrides for every fine-tuning run, e.g. '
+                        'train_cfg.max_iters=20 (quick checks)')
+    parser.add_argument('--pretrain-options', nargs='+', default=[],
+                        help='extra KEY=VALUE overrides for every pretraining run')
+    return parser.parse_args(argv)
+
+
+def select_methods(requested: Optional[str], recipes) -> List[str]:
+    """The methods to run, in table order; ``scratch`` is always first when present."""
+    known = list(recipes.methods)
+    if requested is None:
+        names = list(recipes.default_methods)
+    elif requested.strip() == 'all':
+        names = ['scratch'] + known
+    else:
+        names = [n.strip() for n in requested.split(',') if n.strip()]
+    unknown = [n for n in names if n != 'scratch' and n not in known]
+    if unknown or not names:
+        raise CLIError(f'--methods {requested!r}: unknown method(s) {", ".join(unknown)}; '
+                       f'choose from scratch, {", ".join(known)} or "all"')
+    return sorted(dict.fromkeys(names), key=lambda n: (n != 'scratch', names.index(n)))
+
+
+def parse_seeds(text: str) -> List[int]:
+    try:
+        seeds = [int(s) for s in text.split(',') if s.strip()]
+    except ValueError:
+        raise CLIError(f'--seeds {text!r}: give integers separated by commas, e.g. 0,1,2')
+    if not seeds:
+        raise CLIError('--seeds: give at least one seed')
+    return list(dict.fromkeys(seeds))
+
+
+def twin_name(downstream: str, default: str) -> str:
+    return 'scratch' if downstream == default else f'scratch-{downstream}'
+
+
+class Job:
+    """Runs the steps one at a time, logging each to ``<work>/logs/<name>.log``."""
+
+    def __init__(self, work_dir: str, total_weight: float):
+        self.work_dir = work_dir
+        self.start = time.time()
+        self.total = total_weight
+        self.done = 0.0
+        self.count = 0
+        os.makedirs(osp.join(work_dir, 'logs'), exist_ok=True)
+
+    def _progress(self) -> str:
+        elapsed = time.time() - self.start
+        text = f'{elapsed / 60:.1f} min elapsed'
+        if 0 < self.done < self.total:
+            text += f', about {elapsed / self.done * (self.total - self.done) / 60:.0f} min left'
+        return text
+
+    def run(self, name: str, kind: str, out_dir: str, cmd: List[str]) -> dict:
+        """Run ``cmd`` unless ``out_dir`` holds a stamp of the same command; returns the stamp
+        (``seconds``: the step's wall time when it ran)."""
+        self.count += 1
+        stamp_path = osp.join(out_dir, STAMP)
+        if osp.isfile(stamp_path):
+            with open(stamp_path) as f:
+                stamp = json.load(f)
+            if stamp.get('cmd') == cmd:
+                self.done += STEP_WEIGHT[kind]
+                print(f'[{self.count}] {name}: done before, skipped ({self._progress()})',
+                      flush=True)
+                return stamp
+        print(f'[{self.count}] {name} ...', flush=True)
+        log = osp.join(self.work_dir, 'logs', f'{name}.log')
+        begin = time.time()
+        with open(log, 'w') as f:
+            result = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
+        seconds = time.time() - begin
+        if result.returncode != 0:
+            with open(log) as f:
+                tail = f.read().splitlines()[-30:]
+            print('\n'.join(tail), file=sys.stderr)
+            raise CLIError(f'step "{name}" failed (exit {result.returncode}); full log: {log}')
+        os.makedirs(out_dir, exist_ok=True)
+        stamp = dict(cmd=cmd, seconds=seconds)
+        with open(stamp_path, 'w') as f:
+            json.dump(stamp, f)
+        self.done += STEP_WEIGHT[kind]
+        print(f'[{self.count}] {name}: {seconds:.0f} s ({self._progress()})', flush=True)
+        return stamp
+
+
+def _data_options(kind: str, data: str) -> List[str]:
+    if kind == 'pretrain':
+        return [f'train_dataloader.dataset.data_root={data}/pretrain']
+    if kind == 'vitdet':
+        root, ann = f'{data}/coco/', f'{data}/coco/annotations/instances_val2017.json'
+        return [f'{split}_dataloader.dataset.data_root={root}'
+                for split in ('train', 'val', 'test')] \
+            + [f'val_evaluator.ann_file={ann}', f'test_evaluator.ann_file={ann}']
+    root = f'{data}/ade/ADEChallengeData2016'
+    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+
+
+def _last_checkpoint(work: str) -> str:
+    with open(osp.join(work, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def _test_report(work: str) -> dict:
+    with open(osp.join(work, 'test_metrics.json')) as f:
+        return json.load(f)['metrics']
+
+
+def main(argv=None) -> int:
+    from mmengine.config import Config
+
+    from mim_det.analysis.comparison import (RunResult, build_table, format_console,
+                                             format_markdown, metrics_from_reports,
+                                             plot_bar_chart, write_csv)
+
+    args = parse_args(argv)
+    if not osp.isfile(args.recipes):
+        raise CLIError(f'--recipes {args.recipes}: no such file')
+    recipes = Config.fromfile(args.recipes)
+    names = select_methods(args.methods, recipes)
+    seeds = parse_seeds(args.seeds)
+    for sub in ('pretrain', 'coco', 'ade'):
+        if not osp.isdir(osp.join(args.data, sub)):
+            raise CLIError(f'--data {args.data}: no {sub}/ folder; run python '
+                           f'tools/generate_data.py --out-dir {args.data} first')
+    data = osp.abspath(args.data)
+    work = osp.abspath(args.work_dir)
+    py = sys.executable
+
+    pretrained = [n for n in names if n != 'scratch']
+    default_ds = recipes.get('scratch_downstream', 'vit')
+    twins: Dict[str, str] = {}  # downstream recipe -> scratch row name
+    for n in pretrained:
+        ds = recipes.methods[n]['downstream']
+        if ds not in recipes.downstream:
+            raise CLIError(f'{args.recipes}: method {n!r} names downstream {ds!r}, which is not '
+                           f'in downstream ({", ".join(recipes.downstream)})')
+        twins.setdefault(ds, twin_name(ds, default_ds))
+    if 'scratch' in names and not twins:
+        twins[default_ds] = 'scratch'
+
+    weight = len(seeds) * (
+        sum(STEP_WEIGHT['pretrain'] + STEP_WEIGHT['export']
+            + STEP_WEIGHT['reconstruct'] * bool(recipes.methods[n].get('reconstruct'))
+            for n in pretrained)
+        + (len(pretrained) + len(twins))
+        * (STEP_WEIGHT['vitdet'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['upernet']))
+    job = Job(work, weight)
+    print(f'{PROG}: methods {", ".join(names)}; scratch twins {", ".join(twins.values())}; '
+          f'seeds {", ".join(map(str, seeds))}; data {data}; work dir {work}', flush=True)
+
+    def finetune(row: str, seed: int, ds: str, checkpoint: Optional[str]) -> Dict[str, float]:
+        configs = recipes.downstream[ds]
+        reports = {}
+        for kind in ('vitdet', 'upernet'):
+            out = osp.join(work, row, f'seed{seed}', kind)
+            init = [f'model.backbone.init_cfg.checkpoint={checkpoint}'] if checkpoint \
+                else ['model.backbone.init_cfg=None']
+            schedule = list(recipes.get('finetune_options', {}).get(kind, []))
+            opts = _data_options(kind, data) + init + [f'randomness.seed={seed}'] + schedule \
+                + list(args.cfg_options)
+            job.run(f'{row}-seed{seed}-{kind}', kind, out,
+                    [py, 'tools/train.py', configs[kind], '--work-dir', out, '--no-validate',
+                     '--cfg-options', *opts])
+            ckpt = _last_checkpoint(out)
+            test_opts = [o for o in opts if not o.startswith('randomness.')]
+            if kind == 'vitdet':
+                job.run(f'{row}-seed{seed}-draw', 'draw', osp.join(out, 'vis'),
+                        [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
+                         osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
+                         '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'])
+            job.run(f'{row}-seed{seed}-{kind}-test', kind, osp.join(out, 'test'),
+                    [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
+                     osp.join(out, 'test'), '--cfg-options', *test_opts])
+            reports[kind] = _test_report(osp.join(out, 'test'))
+        return metrics_from_reports(reports['vitdet'], reports['upernet'])
+
+    runs: List[RunResult] = []
+    for seed in seeds:
+        for ds, row in twins.items():
+            runs.append(RunResult(row, seed, **finetune(row, seed, ds, None)))
+        for n in pretrained:
+            recipe = recipes.methods[n]
+            out = osp.join(work, n, f'seed{seed}', 'pretrain')
+            stamp = job.run(f'{n}-seed{seed}-pretrain', 'pretrain', out,
+                            [py, 'tools/train.py', recipe['pretrain'], '--work-dir', out,
+                             '--cfg-options', *_data_options('pretrain', data),
+                             f'randomness.seed={seed}', *args.pretrain_options])
+            ckpt = _last_checkpoint(out)
+            export = osp.join(out, 'backbone.safetensors')
+            job.run(f'{n}-seed{seed}-export', 'export', osp.join(out, 'export'),
+                    [py, 'tools/export_backbone.py', ckpt, export])
+            if recipe.get('reconstruct'):
+                images = [osp.join(data, 'pretrain', 'train', 'images', f'{i:06d}.jpg')
+                          for i in range(2)]
+                job.run(f'{n}-seed{seed}-reconstruct', 'reconstruct',
+                        osp.join(out, 'reconstructions'),
+                        [py, 'tools/visualize_reconstruction.py', recipe['pretrain'], ckpt,
+                         *images, '--out-dir', osp.join(out, 'reconstructions')])
+            metrics = finetune(n, seed, recipe['downstream'], export)
+            runs.append(RunResult(n, seed, pretrain_s=stamp['seconds'],
+                                  twin=twins[recipe['downstream']], **metrics))
+
+    rows = build_table(runs)
+    with open(osp.join(work, 'results.json'), 'w') as f:
+        json.dump(dict(methods=names, seeds=seeds, data=data,
+                       runs=[vars(r) for r in runs]), f, indent=2)
+    markdown = format_markdown(rows)
+    with open(osp.join(work, 'table.md'), 'w') as f:
+        f.write(markdown)
+    write_csv(rows, osp.join(work, 'table.csv'))
+    plot_bar_chart(rows, osp.join(work, 'gains.png'))
+    print(f'\nComparison table ({len(seeds)} seed(s); box/mask AP in points, mIoU in %; '
+          f'gains paired per seed, ± is the seed std)\n')
+    print(format_console(rows))
+    for row in rows:
+        losing = [k for k in row.gains if not row.beats_scratch(k)]
+        if losing:
+            print(f'NOTE: {row.method} does not beat {row.twin} on {", ".join(losing)} '
+                  f'by more than the seed spread')
+    print(f'written: {work}/table.md, table.csv, gains.png, results.json; '
+          f'TensorBoard: tensorboard --logdir {work}')
+    return 0
+
+
+if __name__ == '__main__':
+    run_cli(main, 'compare_methods.py')
