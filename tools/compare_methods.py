@@ -32,8 +32,8 @@ PROG = 'compare_methods'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAMP = 'step_done.json'
 #: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
-STEP_WEIGHT = {'pretrain': 3.0, 'export': 0.1, 'reconstruct': 0.1, 'vitdet': 2.5,
-               'draw': 0.2, 'upernet': 1.2}
+STEP_WEIGHT = {'pretrain': 2.5, 'export': 0.05, 'reconstruct': 0.1, 'vitdet': 2.6,
+               'draw': 0.12, 'upernet': 1.1, 'test': 0.25}
 
 
 def parse_args(argv=None):
@@ -196,7 +196,8 @@ def main(argv=None) -> int:
             + STEP_WEIGHT['reconstruct'] * bool(recipes.methods[n].get('reconstruct'))
             for n in pretrained)
         + (len(pretrained) + len(twins))
-        * (STEP_WEIGHT['vitdet'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['upernet']))
+        * (STEP_WEIGHT['vitdet'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['upernet']
+           + 2 * STEP_WEIGHT['test']))
     job = Job(work, weight)
     print(f'{PROG}: methods {", ".join(names)}; scratch twins {", ".join(twins.values())}; '
           f'seeds {", ".join(map(str, seeds))}; data {data}; work dir {work}', flush=True)
@@ -221,7 +222,7 @@ def main(argv=None) -> int:
                         [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
                          osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
                          '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'])
-            job.run(f'{row}-seed{seed}-{kind}-test', kind, osp.join(out, 'test'),
+            job.run(f'{row}-seed{seed}-{kind}-test', 'test', osp.join(out, 'test'),
                     [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
                      osp.join(out, 'test'), '--cfg-options', *test_opts])
             reports[kind] = _test_report(osp.join(out, 'test'))

@@ -219,7 +219,9 @@ def plot_bar_chart(rows: Sequence[TableRow], path: str, width_px: int = 1200,
     if pretrained:
         ax.axhline(0.0, color='black', linewidth=0.8)
         ax.set_ylabel('gain over scratch (AP points / mIoU %)')
-        ax.set_title('Pretraining vs scratch (mean over seeds, bars: seed std)')
+        seeds = max(s.n for r in pretrained for s in r.gains.values())
+        ax.set_title('Pretraining vs scratch' + (f' (mean over {seeds} seeds, bars: seed std)'
+                                                 if seeds > 1 else ' (one seed)'))
     else:
         ax.set_ylabel('AP points / mIoU %')
         ax.set_title('Fine-tuning results')
