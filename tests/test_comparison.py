@@ -130,7 +130,7 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
     work = tmp_path / 'main'
     cmd = [sys.executable, 'tools/compare_methods.py', '--methods', 'scratch,mae',
            '--data', small_data, '--work-dir', str(work),
-           '--cfg-options', 'train_cfg.max_iters=3', 'train_dataloader.num_workers=0',
+           '--cfg-options', 'train_cfg.max_iters=3',
            '--pretrain-options', 'train_cfg.max_iters=3', 'train_dataloader.num_workers=0',
            'train_dataloader.persistent_workers=False']
     result = run_tool(cmd)

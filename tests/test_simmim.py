@@ -49,11 +49,17 @@ def _mask(batch=2, grid=12, seed=0):
     return cells.repeat_interleave(2, 1).repeat_interleave(2, 2)
 
 
-def _generator(path):
+def _build_transform(cfg):
+    # an earlier test may leave another scope (mmdet, mmseg) as the default one
     from mmpretrain.registry import TRANSFORMS
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return TRANSFORMS.build(cfg)
+
+
+def _generator(path):
     pipeline = _cfg(path).train_dataloader.dataset.pipeline
     [gen_cfg] = [t for t in pipeline if t['type'] == 'SimMIMMaskGenerator']
-    return TRANSFORMS.build(gen_cfg)
+    return _build_transform(gen_cfg)
 
 
 # ----------------------------------------------------------------------------------- masking
@@ -74,12 +80,11 @@ def test_mask_generator_draws_cells_upsampled_to_the_patch_grid(path, grid, cell
 
 
 def test_pack_inputs_puts_the_mask_into_the_data_sample():
-    from mmpretrain.registry import TRANSFORMS
     pipeline = _cfg(TINY).train_dataloader.dataset.pipeline
     assert [t['type'] for t in pipeline][-2:] == ['SimMIMMaskGenerator', 'PackInputs']
     np.random.seed(0)
     results = _generator(TINY).transform({'img': np.zeros((96, 96, 3), np.uint8)})
-    packed = TRANSFORMS.build(pipeline[-1])(results)
+    packed = _build_transform(pipeline[-1])(results)
     assert torch.equal(packed['data_samples'].mask, torch.from_numpy(results['mask']))
 
 
