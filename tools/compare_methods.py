@@ -93,14 +93,17 @@ class Job:
         self.start = time.time()
         self.total = total_weight
         self.done = 0.0
+        self.ran = 0.0  # weight of the steps run (not skipped) in this invocation
         self.count = 0
         os.makedirs(osp.join(work_dir, 'logs'), exist_ok=True)
 
     def _progress(self) -> str:
         elapsed = time.time() - self.start
         text = f'{elapsed / 60:.1f} min elapsed'
-        if 0 < self.done < self.total:
-            text += f', about {elapsed / self.done * (self.total - self.done) / 60:.0f} min left'
+        if self.ran > 0 and self.done < self.total:
+            # the pace of the steps this invocation ran; skipped steps cost nothing
+            left = elapsed / self.ran * (self.total - self.done)
+            text += f', about {left / 60:.0f} min left'
         return text
 
     def run(self, name: str, kind: str, out_dir: str, cmd: List[str]) -> dict:
@@ -132,6 +135,7 @@ class Job:
         with open(stamp_path, 'w') as f:
             json.dump(stamp, f)
         self.done += STEP_WEIGHT[kind]
+        self.ran += STEP_WEIGHT[kind]
         print(f'[{self.count}] {name}: {seconds:.0f} s ({self._progress()})', flush=True)
         return stamp
 
