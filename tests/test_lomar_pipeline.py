@@ -155,7 +155,9 @@ def test_reconstruction_visualisation(pretrained, small_data, tmp_path):
                        '--panel-size', '112'])
     assert result.returncode == 0, result.stderr[-3000:]
     grids = sorted(glob.glob(str(tmp_path / '*_window[0-9].png')))
-    assert len(grids) == 2 * 4
+    # one grid per sampled window of each image
+    num_windows = Config.fromfile(osp.join(ROOT, TINY)).model.window_sampler.num_windows
+    assert num_windows == 2 and len(grids) == 2 * num_windows
     grid = cv2.imread(grids[0])
     # three 7x7-patch panels of 56 px, upscaled x2, with two 4 px gaps
     assert grid.shape == (112, 3 * 112 + 8, 3)
@@ -172,8 +174,9 @@ def test_auto_scale_lr_counts_gradient_accumulation(tmp_path, small_data):
         'auto_scale_lr.base_batch_size=128', 'default_hooks.logger.interval=1'])
     assert result.returncode == 0, result.stderr[-3000:]
     assert 'counts gradient accumulation x4' in result.stdout
-    # batch 16 x accumulation 4 = 64 of the base 128: lr 1e-3 -> 5e-4 (mmengine alone would
-    # use 16 / 128). The logged base_lr is the unscaled lr x warm-up factor 1e-3.
+    # batch 16 x accumulation 4 = 64 of the base 128: the config's lr is halved (mmengine alone
+    # would scale by 16 / 128). The logged lr is the scaled lr x warm-up factor 1e-3.
+    lr = Config.fromfile(osp.join(ROOT, TINY)).optim_wrapper.optimizer.lr
     [scalars] = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
     row = json.loads(open(scalars).readline())
-    assert row['lr'] == pytest.approx(5e-4 * 1e-3)
+    assert row['lr'] == pytest.approx(lr * 64 / 128 * 1e-3)

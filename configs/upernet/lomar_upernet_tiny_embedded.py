@@ -14,10 +14,7 @@
 # Measured (2-core CPU shared with other jobs, one thread): 800 iterations in 5.2 minutes,
 # then 26.4 mIoU, 38.6 aAcc, 39.2 mAcc on the 25 validation images (predicting one class
 # everywhere scores at most 3.9 mIoU, uniform guessing about 9 mIoU and 16.7 aAcc).
-_base_ = [
-    '../_base_/models/upernet_plain-vit-tiny-p8.py', '../_base_/datasets/embedded_ade.py',
-    '../_base_/schedules/upernet_tiny_800it.py', '../_base_/default_runtime_seg.py'
-]
+_base_ = ['../_base_/upernet_tiny_embedded.py']
 
 pretrained = 'work_dirs/pretrain_tiny_embedded/backbone.safetensors'
 model = dict(
@@ -25,10 +22,3 @@ model = dict(
         use_abs_pos=False,
         rel_pos_cfgs=[dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
-env_cfg = dict(cudnn_benchmark=False)
-log_processor = dict(window_size=20)
-randomness = dict(seed=0, deterministic=True)

@@ -4,20 +4,10 @@
 # comparison table (tools/compare_methods.py).
 #   python tools/train.py configs/upernet/mae_upernet_tiny_embedded.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mae_tiny/backbone.safetensors
-_base_ = [
-    '../_base_/models/upernet_plain-vit-tiny-p8.py', '../_base_/datasets/embedded_ade.py',
-    '../_base_/schedules/upernet_tiny_800it.py', '../_base_/default_runtime_seg.py'
-]
+_base_ = ['../_base_/upernet_tiny_embedded.py']
 
 pretrained = 'work_dirs/mae_vit-tiny-p8_embedded/backbone.safetensors'
 model = dict(
     backbone=dict(
         use_abs_pos=True,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
-env_cfg = dict(cudnn_benchmark=False)
-log_processor = dict(window_size=20)
-randomness = dict(seed=0, deterministic=True)

@@ -11,10 +11,7 @@
 #   python tools/test.py configs/upernet/simmim_upernet_tiny_embedded.py \
 #       work_dirs/simmim_upernet_tiny_embedded/iter_800.pth
 # Another export: --cfg-options model.backbone.init_cfg.checkpoint=PATH (train and test).
-_base_ = [
-    '../_base_/models/upernet_plain-vit-tiny-p8.py', '../_base_/datasets/embedded_ade.py',
-    '../_base_/schedules/upernet_tiny_800it.py', '../_base_/default_runtime_seg.py'
-]
+_base_ = ['../_base_/upernet_tiny_embedded.py']
 
 pretrained = 'work_dirs/simmim_tiny/backbone.safetensors'
 model = dict(
@@ -24,10 +21,3 @@ model = dict(
         rel_pos_cfgs=[dict(type='RelPosBiasTable')],
         layer_scale_init_value=0.1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
-env_cfg = dict(cudnn_benchmark=False)
-log_processor = dict(window_size=20)
-randomness = dict(seed=0, deterministic=True)

@@ -2,20 +2,15 @@
 # laptop CPU: fine-tunes the 4-layer 128-d ViT (patch 8) that configs/lomar/pretrain_tiny_embedded.py
 # pretrains, through the same code path as lomar_maskrcnn_coco.py (PlainViT with window attention,
 # simple feature pyramid, Mask R-CNN with LayerNorm heads, layer-wise lr decay, large-scale
-# jitter) at 256 px; the shared tiny parts are the _base_ files below, this file adds LoMaR's
+# jitter) at 256 px; the shared tiny parts are the _base_ file below, this file adds LoMaR's
 # position handling and checkpoint.
 #   python tools/train.py configs/lomar/pretrain_tiny_embedded.py --work-dir work_dirs/lomar_tiny
-#   python tools/export_backbone.py work_dirs/lomar_tiny/iter_300.pth work_dirs/lomar_tiny/backbone.safetensors
+#   python tools/export_backbone.py work_dirs/lomar_tiny/iter_1500.pth work_dirs/lomar_tiny/backbone.safetensors
 #   python tools/train.py configs/vitdet/lomar_maskrcnn_tiny_embedded.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/lomar_tiny/backbone.safetensors
 #   python tools/test.py configs/vitdet/lomar_maskrcnn_tiny_embedded.py \
 #       work_dirs/lomar_maskrcnn_tiny_embedded/iter_1200.pth
-_base_ = [
-    '../_base_/models/vitdet_mask-rcnn_vit-tiny-p8.py',
-    '../_base_/datasets/embedded_coco.py',
-    '../_base_/schedules/vitdet_tiny_1200it.py',
-    '../_base_/default_runtime_det.py',
-]
+_base_ = ['../_base_/vitdet_tiny_embedded.py']
 default_scope = 'mmdet'
 
 pretrained = 'work_dirs/lomar_tiny/backbone.safetensors'
@@ -26,9 +21,3 @@ model = dict(
         # tiny recipe was measured without)
         rel_pos_cfgs=[dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
-log_processor = dict(window_size=20)
-randomness = dict(seed=0)

@@ -5,12 +5,7 @@
 # comparison table (tools/compare_methods.py).
 #   python tools/train.py configs/vitdet/mae_maskrcnn_tiny_embedded.py \
 #       --cfg-options model.backbone.init_cfg.checkpoint=work_dirs/mae_tiny/backbone.safetensors
-_base_ = [
-    '../_base_/models/vitdet_mask-rcnn_vit-tiny-p8.py',
-    '../_base_/datasets/embedded_coco.py',
-    '../_base_/schedules/vitdet_tiny_1200it.py',
-    '../_base_/default_runtime_det.py',
-]
+_base_ = ['../_base_/vitdet_tiny_embedded.py']
 default_scope = 'mmdet'
 
 pretrained = 'work_dirs/mae_vit-tiny-p8_embedded/backbone.safetensors'
@@ -19,9 +14,3 @@ model = dict(
         use_abs_pos=True,
         rel_pos_cfgs=[dict(type='DecomposedRelPos')],
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
-log_processor = dict(window_size=20)
-randomness = dict(seed=0)

@@ -11,12 +11,7 @@
 #   python tools/test.py configs/vitdet/simmim_maskrcnn_tiny_embedded.py \
 #       work_dirs/simmim_maskrcnn_tiny_embedded/iter_1200.pth
 # Another export: --cfg-options model.backbone.init_cfg.checkpoint=PATH (train and test).
-_base_ = [
-    '../_base_/models/vitdet_mask-rcnn_vit-tiny-p8.py',
-    '../_base_/datasets/embedded_coco.py',
-    '../_base_/schedules/vitdet_tiny_1200it.py',
-    '../_base_/default_runtime_det.py',
-]
+_base_ = ['../_base_/vitdet_tiny_embedded.py']
 default_scope = 'mmdet'
 
 pretrained = 'work_dirs/simmim_tiny/backbone.safetensors'
@@ -26,9 +21,3 @@ model = dict(
         rel_pos_cfgs=[dict(type='DecomposedRelPos'), dict(type='RelPosBiasTable')],
         layer_scale_init_value=0.1,
         init_cfg=dict(type='Pretrained', checkpoint=pretrained)))
-
-default_hooks = dict(
-    logger=dict(interval=20),
-    checkpoint=dict(interval={{_base_.max_iters}}, max_keep_ckpts=1))
-log_processor = dict(window_size=20)
-randomness = dict(seed=0)
