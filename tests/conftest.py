@@ -1,5 +1,8 @@
 """Shared fixtures: the repository paths, a small generated dataset, and tool runners."""
+import glob
+import importlib
 import importlib.util
+import json
 import os
 import os.path as osp
 import socket
@@ -7,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+from mmengine.registry import DefaultScope
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TOOLS = osp.join(ROOT, 'tools')
@@ -49,3 +53,43 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
         return s.getsockname()[1]
+
+
+def build_in_scope(cfg_model, scope: str = 'mmpretrain'):
+    """Build a model config with ``<scope>.registry.MODELS`` while that scope is the default one
+    (as a runner of a config with ``default_scope=<scope>`` would)."""
+    registry = importlib.import_module(f'{scope}.registry')
+    with DefaultScope.overwrite_default_scope(scope):
+        return registry.MODELS.build(cfg_model)
+
+
+def logged_scalars(work_dir: str) -> list:
+    """The rows of the one run under ``work_dir`` (``<run>/vis_data/scalars.json``)."""
+    [scalars] = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
+    with open(scalars) as f:
+        return [json.loads(line) for line in f]
+
+
+def training_losses(work_dir: str) -> list:
+    """(iteration, loss) of every logged training row of the run under ``work_dir``."""
+    return [(r['iter'], r['loss']) for r in logged_scalars(work_dir) if 'loss' in r]
+
+
+def pretrain_and_export(work_dir: str, config: str, data_root: str, iters: int,
+                        options=()) -> dict:
+    """``iters`` iterations of a pretraining ``config`` on ``<data_root>/pretrain`` through
+    tools/train.py (a log row every 5), then tools/export_backbone.py; asserts both succeed.
+
+    Returns ``dict(work, ckpt, export, export_log)``.
+    """
+    result = run_tool([
+        sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}/pretrain', f'train_cfg.max_iters={iters}',
+        f'default_hooks.checkpoint.interval={iters}', 'default_hooks.logger.interval=5',
+        *options])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    ckpt = osp.join(str(work_dir), f'iter_{iters}.pth')
+    export = osp.join(str(work_dir), 'backbone.safetensors')
+    result = run_tool([sys.executable, 'tools/export_backbone.py', ckpt, export])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return dict(work=str(work_dir), ckpt=ckpt, export=export, export_log=result.stdout)

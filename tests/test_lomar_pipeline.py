@@ -1,6 +1,5 @@
 """LoMaR end to end through the tools: tiny pretraining, export, loading, fine-tune parts."""
 import glob
-import json
 import os.path as osp
 import sys
 
@@ -10,43 +9,21 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mim_det.downstream  # noqa: F401  (PlainViT for the fine-tuning configs)
-from conftest import ROOT, run_tool
+from conftest import (ROOT, build_in_scope, logged_scalars, pretrain_and_export, run_tool,
+                      training_losses)
 
 TINY = 'configs/lomar/pretrain_tiny_embedded.py'
 ITERS = 80
 
 
-def _losses(work_dir):
-    [scalars] = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    rows = [json.loads(line) for line in open(scalars)]
-    return [(r['iter'], r['loss']) for r in rows if 'loss' in r]
-
-
 @pytest.fixture(scope='module')
 def pretrained(tmp_path_factory, small_data):
     """80 iterations of the tiny config through tools/train.py, then tools/export_backbone.py."""
-    work = tmp_path_factory.mktemp('lomar_tiny')
-    result = run_tool([
-        sys.executable, 'tools/train.py', TINY, '--work-dir', str(work), '--cfg-options',
-        f'train_dataloader.dataset.data_root={small_data}/pretrain', f'train_cfg.max_iters={ITERS}',
-        f'default_hooks.checkpoint.interval={ITERS}', 'default_hooks.logger.interval=5'])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ckpt = osp.join(work, f'iter_{ITERS}.pth')
-    export = osp.join(work, 'backbone.safetensors')
-    result = run_tool([sys.executable, 'tools/export_backbone.py', ckpt, export])
-    assert result.returncode == 0, result.stderr[-3000:]
-    return dict(work=str(work), ckpt=ckpt, export=export, export_log=result.stdout)
-
-
-def _build(cfg_model, scope='mmpretrain'):
-    import importlib
-    registry = importlib.import_module(f'{scope}.registry')
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.MODELS.build(cfg_model)
+    return pretrain_and_export(tmp_path_factory.mktemp('lomar_tiny'), TINY, small_data, ITERS)
 
 
 def test_tiny_pretraining_lowers_the_loss(pretrained):
-    losses = _losses(pretrained['work'])
+    losses = training_losses(pretrained['work'])
     assert losses[-1][0] == ITERS
     first, last = losses[0][1], losses[-1][1]
     # norm_pix targets have unit variance per patch: predicting the patch mean scores ~1.0.
@@ -76,10 +53,10 @@ def test_export_metadata(pretrained):
 def test_export_loads_into_a_plain_backbone_with_identical_features(pretrained):
     from mmengine.runner import load_checkpoint
     cfg = Config.fromfile(osp.join(ROOT, TINY))
-    model = _build(cfg.model)
+    model = build_in_scope(cfg.model)
     load_checkpoint(model, pretrained['ckpt'], map_location='cpu', logger='silent')
     model.eval()
-    plain = _build(dict(cfg.model.backbone, out_type='featmap',
+    plain = build_in_scope(dict(cfg.model.backbone, out_type='featmap',
                         init_cfg=dict(type='Pretrained', checkpoint=pretrained['export'])))
     plain.init_weights()
     plain.eval()
@@ -90,7 +67,7 @@ def test_export_loads_into_a_plain_backbone_with_identical_features(pretrained):
     assert out.shape == (2, 128, 12, 16)
     assert torch.equal(out, ref)
     # and the loaded weights are not the random initialisation
-    fresh = _build(dict(cfg.model.backbone, out_type='featmap'))
+    fresh = build_in_scope(dict(cfg.model.backbone, out_type='featmap'))
     fresh.init_weights()
     with torch.no_grad():
         assert not torch.allclose(fresh(x)[0], out)
@@ -104,7 +81,7 @@ def test_finetune_classifier_loads_export_and_applies_layer_decay(pretrained):
     cfg.model.backbone.update(arch=meta['arch'], patch_size=meta['patch_size'], img_size=96,
                               init_cfg=dict(type='Pretrained', checkpoint=pretrained['export']))
     cfg.model.head.in_channels = meta['arch']['embed_dims']
-    classifier = _build(cfg.model)
+    classifier = build_in_scope(cfg.model)
     classifier.init_weights()
     state, _ = load_backbone_export(pretrained['export'])
     own = classifier.backbone.state_dict()
@@ -142,7 +119,7 @@ def test_finetune_refuses_an_export_of_another_architecture(pretrained):
     cfg = Config.fromfile(osp.join(ROOT, 'configs/lomar/finetune_in1k.py'))
     cfg.model.backbone.update(patch_size=8,
                               init_cfg=dict(type='Pretrained', checkpoint=pretrained['export']))
-    classifier = _build(cfg.model)  # ViT-B: 768 wide, the export is 128 wide
+    classifier = build_in_scope(cfg.model)  # ViT-B: 768 wide, the export is 128 wide
     with pytest.raises(CheckpointError, match='set arch embed_dims=128'):
         classifier.init_weights()
 
@@ -177,6 +154,5 @@ def test_auto_scale_lr_counts_gradient_accumulation(tmp_path, small_data):
     # batch 16 x accumulation 4 = 64 of the base 128: the config's lr is halved (mmengine alone
     # would scale by 16 / 128). The logged lr is the scaled lr x warm-up factor 1e-3.
     lr = Config.fromfile(osp.join(ROOT, TINY)).optim_wrapper.optimizer.lr
-    [scalars] = glob.glob(str(tmp_path / '*' / 'vis_data' / 'scalars.json'))
-    row = json.loads(open(scalars).readline())
+    row = logged_scalars(str(tmp_path))[0]
     assert row['lr'] == pytest.approx(lr * 64 / 128 * 1e-3)

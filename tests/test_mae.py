@@ -2,34 +2,24 @@
 on, the paper configs, and tiny pretraining -> export -> the loader report of both downstream
 tiny configs."""
 import glob
-import json
 import os.path as osp
-import sys
 
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
 import mim_det.downstream  # noqa: F401  (PlainViT for the fine-tuning configs)
-from conftest import ROOT, run_tool
+from conftest import ROOT, build_in_scope, pretrain_and_export, training_losses
 
 TINY = 'configs/mae/mae_vit-tiny-p8_embedded.py'
 ITERS = 40
 LOG = 'silent'
 
 
-def _build(cfg_model, scope='mmpretrain'):
-    import importlib
-    registry = importlib.import_module(f'{scope}.registry')
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.MODELS.build(cfg_model)
-
-
 @pytest.fixture(scope='module')
 def tiny_model():
     torch.manual_seed(0)
-    model = _build(Config.fromfile(osp.join(ROOT, TINY)).model)
+    model = build_in_scope(Config.fromfile(osp.join(ROOT, TINY)).model)
     model.init_weights()
     return model
 
@@ -104,23 +94,12 @@ def test_paper_configs_hold_the_recipe(arch, epochs):
 @pytest.fixture(scope='module')
 def pretrained(tmp_path_factory, small_data):
     """40 iterations of the tiny MAE config through tools/train.py, then the export."""
-    work = tmp_path_factory.mktemp('mae_tiny')
-    result = run_tool([
-        sys.executable, 'tools/train.py', TINY, '--work-dir', str(work), '--cfg-options',
-        f'train_dataloader.dataset.data_root={small_data}/pretrain', f'train_cfg.max_iters={ITERS}',
-        f'default_hooks.checkpoint.interval={ITERS}', 'default_hooks.logger.interval=5',
-        'log_processor.window_size=5'])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    export = osp.join(work, 'backbone.safetensors')
-    result = run_tool([sys.executable, 'tools/export_backbone.py',
-                       osp.join(work, f'iter_{ITERS}.pth'), export])
-    assert result.returncode == 0, result.stderr[-3000:]
-    return dict(work=str(work), export=export)
+    return pretrain_and_export(tmp_path_factory.mktemp('mae_tiny'), TINY, small_data, ITERS,
+                               ['log_processor.window_size=5'])
 
 
 def test_tiny_pretraining_lowers_the_loss(pretrained):
-    [scalars] = glob.glob(osp.join(pretrained['work'], '*', 'vis_data', 'scalars.json'))
-    losses = [json.loads(line)['loss'] for line in open(scalars) if '"loss"' in line]
+    losses = [loss for _, loss in training_losses(pretrained['work'])]
     assert len(losses) >= ITERS // 5
     # norm_pix targets have unit variance per patch; the untrained model starts above 1
     assert losses[0] > 0.9 and losses[-1] < 0.85 * losses[0], losses
@@ -139,7 +118,7 @@ def test_export_fills_the_downstream_backbones(pretrained, config, scope):
     assert meta['pos_encoding'] == 'absolute_sincos'
     assert 'mask_token' not in state
     cfg = Config.fromfile(osp.join(ROOT, config))
-    backbone = _build(dict(cfg.model.backbone, init_cfg=None), scope)
+    backbone = build_in_scope(dict(cfg.model.backbone, init_cfg=None), scope)
     report = load_vit_checkpoint(backbone, pretrained['export'], logger=LOG)
     assert report['suspicious'] == []
     loaded = set(report['loaded'])

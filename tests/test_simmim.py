@@ -1,7 +1,6 @@
 """SimMIM on a plain ViT: masking, the mask token, the shared relative position table, the
 loss, the configs, a tiny pretraining through tools/train.py, export and downstream loading."""
 import glob
-import json
 import os.path as osp
 import sys
 
@@ -12,7 +11,7 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 import mim_det.downstream  # noqa: F401  (PlainViT in the mmdet/mmseg scopes)
-from conftest import ROOT, run_tool
+from conftest import ROOT, build_in_scope, pretrain_and_export, run_tool, training_losses
 
 TINY = 'configs/simmim/simmim_vit-tiny-p8_embedded.py'
 PAPER = 'configs/simmim/simmim_vit-base-p16_16xb128-amp-800e_in1k.py'
@@ -28,16 +27,9 @@ def _cfg(path):
     return Config.fromfile(osp.join(ROOT, path))
 
 
-def _build(cfg_model, scope='mmpretrain'):
-    import importlib
-    registry = importlib.import_module(f'{scope}.registry')
-    with DefaultScope.overwrite_default_scope(scope):
-        return registry.MODELS.build(cfg_model)
-
-
 def _tiny_simmim(seed=0):
     torch.manual_seed(seed)
-    model = _build(_cfg(TINY).model)
+    model = build_in_scope(_cfg(TINY).model)
     model.init_weights()
     return model
 
@@ -134,7 +126,7 @@ def test_one_shared_table_feeds_every_block():
 
 def test_paper_backbone_and_shared_table_options():
     from mim_det.models.selfsup import SimMIMViT
-    vit_b = _build(_cfg(PAPER).model.backbone)
+    vit_b = build_in_scope(_cfg(PAPER).model.backbone)
     assert isinstance(vit_b, SimMIMViT)
     # BEiT table of the 14 x 14 grid: (2 * 14 - 1)^2 + 3 entries x 12 heads
     assert vit_b.rel_pos_bias.relative_position_bias_table.shape == (732, 12)
@@ -246,23 +238,14 @@ def test_simmim_vit_is_registered():
 @pytest.fixture(scope='module')
 def pretrained(tmp_path_factory, small_data):
     """30 iterations of the tiny config through tools/train.py, then an export."""
-    from mim_det.checkpoint import export_backbone, load_backbone_export
-    work = tmp_path_factory.mktemp('simmim_tiny')
-    result = run_tool([
-        sys.executable, 'tools/train.py', TINY, '--work-dir', str(work), '--cfg-options',
-        f'train_dataloader.dataset.data_root={small_data}/pretrain', f'train_cfg.max_iters={ITERS}',
-        f'default_hooks.checkpoint.interval={ITERS}', 'default_hooks.logger.interval=5'])
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    ckpt = osp.join(work, f'iter_{ITERS}.pth')
-    export = osp.join(work, 'backbone.safetensors')
-    export_backbone(ckpt, export)
-    state, meta = load_backbone_export(export)
-    return dict(work=str(work), ckpt=ckpt, export=export, state=state, meta=meta)
+    from mim_det.checkpoint import load_backbone_export
+    run = pretrain_and_export(tmp_path_factory.mktemp('simmim_tiny'), TINY, small_data, ITERS)
+    run['state'], run['meta'] = load_backbone_export(run['export'])
+    return run
 
 
 def test_tiny_pretraining_lowers_the_loss(pretrained):
-    [scalars] = glob.glob(osp.join(pretrained['work'], '*', 'vis_data', 'scalars.json'))
-    losses = [(r['iter'], r['loss']) for r in map(json.loads, open(scalars)) if 'loss' in r]
+    losses = training_losses(pretrained['work'])
     assert losses[-1][0] == ITERS
     # normalised pixels: predicting 0 everywhere scores E|x| ~ 0.8; measured 0.79 -> 0.60
     assert losses[0][1] > 0.6 and losses[-1][1] < 0.9 * losses[0][1], losses
@@ -290,7 +273,7 @@ def test_export_fills_the_tiny_vitdet_backbone(pretrained):
     from mim_det.models.layers import resize_rel_pos_bias_table
     cfg = _cfg(VITDET_TINY).model.backbone
     cfg.init_cfg = None
-    model = _build(cfg, 'mmdet')
+    model = build_in_scope(cfg, 'mmdet')
     report = load_vit_checkpoint(model, pretrained['export'])
     assert report['layout'] == 'mim_det export' and report['suspicious'] == []
     tables = _tables(model)
@@ -313,7 +296,7 @@ def test_vitdet_without_per_block_tables_reports_the_shared_table(pretrained):
     from mim_det.checkpoint import load_vit_checkpoint
     cfg = _cfg(VITDET_TINY).model.backbone
     cfg.update(init_cfg=None, rel_pos_cfgs=[dict(type='DecomposedRelPos')])
-    report = load_vit_checkpoint(_build(cfg, 'mmdet'), pretrained['export'])
+    report = load_vit_checkpoint(build_in_scope(cfg, 'mmdet'), pretrained['export'])
     [line] = report['suspicious']
     assert line.startswith(f'unused {SHARED}:') and 'DecomposedRelPos' in line
     assert "add dict(type='RelPosBiasTable')" in line and SHARED not in report['expected_unused']
@@ -323,7 +306,7 @@ def test_export_fills_the_tiny_upernet_backbone(pretrained):
     from mim_det.checkpoint import load_vit_checkpoint
     cfg = _cfg(UPERNET_TINY).model.backbone
     cfg.init_cfg = None
-    model = _build(cfg, 'mmseg')
+    model = build_in_scope(cfg, 'mmseg')
     report = load_vit_checkpoint(model, pretrained['export'])
     assert report['suspicious'] == [] and report['expected_missing'] == []
     tables = _tables(model)
@@ -336,7 +319,7 @@ def test_plain_vit_with_per_block_tables_computes_the_pretrained_encoder(pretrai
     """At the pretraining grid, a copy of the shared table in every block is the same network."""
     from mim_det.checkpoint import load_vit_checkpoint
     from mim_det.models.backbones.plain_vit import PlainViT
-    simmim = _build(_cfg(TINY).model.backbone)
+    simmim = build_in_scope(_cfg(TINY).model.backbone)
     report = load_vit_checkpoint(simmim, pretrained['export'])
     assert report['expected_missing'] == ['mask_token'] and report['suspicious'] == []
     with torch.no_grad():  # 30 iterations barely move the table from zero: make it matter

@@ -16,10 +16,7 @@
 #      bash tools/dist_test.sh configs/upernet/lomar_upernet_ade20k.py \
 #          work_dirs/lomar_upernet_ade20k/iter_160000.pth 8
 # With fewer GPUs add --auto-scale-lr (the lr is for a total batch of 16).
-_base_ = [
-    '../_base_/models/upernet_plain-vit-b16.py', '../_base_/datasets/ade20k_512.py',
-    '../_base_/schedules/upernet_160k.py', '../_base_/default_runtime_seg.py'
-]
+_base_ = ['../_base_/upernet_ade20k.py']
 
 pretrained = 'checkpoints/lomar_vit-b16.safetensors'
 

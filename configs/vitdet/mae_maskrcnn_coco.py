@@ -7,13 +7,7 @@
 #   bash tools/dist_test.sh configs/vitdet/mae_maskrcnn_coco.py work_dirs/mae_maskrcnn_coco/iter_184375.pth 8
 # The checkpoint may be an official MAE release (mae_pretrain_vit_base.pth, timm names), an
 # mmpretrain MAE checkpoint or a mim_det export; the loader prints what it loaded and how.
-_base_ = [
-    '../_base_/models/vitdet_mask-rcnn_vit-b16.py',
-    '../_base_/datasets/coco_instance_lsj_1024.py',
-    '../_base_/schedules/vitdet_100e.py',
-    '../_base_/default_runtime_det.py',
-]
-default_scope = 'mmdet'
+_base_ = ['../_base_/vitdet_coco.py']
 
 pretrained = 'checkpoints/mae_pretrain_vit_base.pth'
 data_root = 'data/coco/'
@@ -29,8 +23,3 @@ val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
-
-# ViTDet compresses DDP gradients to fp16 (detectron2's ddp_fp16_compress)
-custom_hooks = [dict(type='RNGStateHook'), dict(type='Fp16CompressionHook')]
-env_cfg = dict(dist_cfg=dict(backend='nccl'))
-randomness = dict(seed=0, diff_rank_seed=True)

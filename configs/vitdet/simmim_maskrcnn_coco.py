@@ -17,13 +17,7 @@
 #       checkpoints/simmim_vit-b16.safetensors
 #   bash tools/dist_train.sh configs/vitdet/simmim_maskrcnn_coco.py 8
 #   bash tools/dist_test.sh configs/vitdet/simmim_maskrcnn_coco.py work_dirs/simmim_maskrcnn_coco/iter_184375.pth 8
-_base_ = [
-    '../_base_/models/vitdet_mask-rcnn_vit-b16.py',
-    '../_base_/datasets/coco_instance_lsj_1024.py',
-    '../_base_/schedules/vitdet_100e.py',
-    '../_base_/default_runtime_det.py',
-]
-default_scope = 'mmdet'
+_base_ = ['../_base_/vitdet_coco.py']
 
 pretrained = 'checkpoints/simmim_vit-b16.safetensors'
 data_root = 'data/coco/'
@@ -40,8 +34,3 @@ val_dataloader = dict(dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 val_evaluator = dict(ann_file=data_root + 'annotations/instances_val2017.json')
 test_evaluator = val_evaluator
-
-# ViTDet compresses DDP gradients to fp16 (detectron2's ddp_fp16_compress)
-custom_hooks = [dict(type='RNGStateHook'), dict(type='Fp16CompressionHook')]
-env_cfg = dict(dist_cfg=dict(backend='nccl'))
-randomness = dict(seed=0, diff_rank_seed=True)
