@@ -134,7 +134,7 @@ def test_reconstruction_visualisation(pretrained, small_data, tmp_path):
     grids = sorted(glob.glob(str(tmp_path / '*_window[0-9].png')))
     # one grid per sampled window of each image
     num_windows = Config.fromfile(osp.join(ROOT, TINY)).model.window_sampler.num_windows
-    assert num_windows == 2 and len(grids) == 2 * num_windows
+    assert num_windows >= 1 and len(grids) == 2 * num_windows
     grid = cv2.imread(grids[0])
     # three 7x7-patch panels of 56 px, upscaled x2, with two 4 px gaps
     assert grid.shape == (112, 3 * 112 + 8, 3)

@@ -32,7 +32,7 @@ PROG = 'compare_methods'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAMP = 'step_done.json'
 #: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
-STEP_WEIGHT = {'pretrain': 6.5, 'export': 0.05, 'reconstruct': 0.1, 'vitdet': 2.6,
+STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'vitdet': 2.6,
                'draw': 0.12, 'upernet': 1.1, 'test': 0.25}
 
 
