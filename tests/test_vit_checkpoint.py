@@ -93,6 +93,35 @@ def lomar_release(src: PlainViT) -> dict:
     return state
 
 
+def simmim_release(src: PlainViT) -> dict:
+    """microsoft/SimMIM ViT pretraining checkpoint content (``ckpt['model']``): the encoder under
+    ``encoder.`` (BEiT's attention: qkv without bias, separate q/v biases; one relative position
+    table shared by all blocks, no absolute position, layer scale, final norm), then the linear
+    decoder. ``src`` has per-block tables that are all the same table and a zero key bias."""
+    encoder = {}
+    for key, value in src.state_dict().items():
+        if key.endswith('attn.qkv.bias'):
+            q, k, v = value.clone().chunk(3)
+            assert (k == 0).all()
+            block = key[:-len('qkv.bias')].replace('layers.', 'blocks.')
+            encoder[block + 'q_bias'], encoder[block + 'v_bias'] = q, v
+        elif key.endswith('relative_position_bias_table'):
+            encoder['rel_pos_bias.relative_position_bias_table'] = value.clone()
+        elif re.match(r'layers\.\d+\.gamma_', key):
+            encoder[key.replace('layers.', 'blocks.')] = value.clone()
+        elif key == 'cls_token':
+            encoder[key] = value.clone()
+        else:
+            encoder[timm_name(key)] = value.clone()
+    encoder.update({
+        'mask_token': torch.randn(1, 1, D), 'norm.weight': torch.randn(D),
+        'norm.bias': torch.randn(D),
+        'rel_pos_bias.relative_position_index': torch.zeros(17, 17, dtype=torch.long)})
+    state = {f'encoder.{k}': v for k, v in encoder.items()}
+    state.update({'decoder.0.weight': torch.randn(768, D, 1, 1), 'decoder.0.bias': torch.randn(768)})
+    return state
+
+
 def save(tmp_path, name, content) -> str:
     path = str(tmp_path / name)
     torch.save(content, path)
@@ -156,6 +185,41 @@ def test_official_lomar_release_loads_rpe_tables_and_drops_pos_embed(tmp_path):
         for layer in model.layers:
             layer.attn.rpe_k.lookup_table_weight.zero_()
     assert not torch.allclose(model(image())[0], out, atol=1e-3)  # the tables take part
+
+
+def test_official_simmim_release_merges_q_v_biases_and_copies_the_shared_table(tmp_path):
+    table = dict(type='RelPosBiasTable')
+    kwargs = dict(use_abs_pos=False, with_cls_token=True, window_size=0, global_attn_indexes=(),
+                  rel_pos_cfgs=[table], layer_scale_init_value=0.1)
+    src = random_source(**kwargs)
+    with torch.no_grad():
+        shared = src.layers[0].attn.rel_pos_bias.relative_position_bias_table
+        for layer in src.layers:
+            layer.attn.rel_pos_bias.relative_position_bias_table.copy_(shared)
+            layer.attn.qkv.bias[D:2 * D] = 0  # BEiT's attention has no key bias
+    path = save(tmp_path, 'simmim.pth', {'model': simmim_release(src), 'epoch': 800})
+    model = small_vit(**kwargs)
+    report = load_vit_checkpoint(model, path, logger=LOG)
+
+    assert report['layout'] == 'official SimMIM / BEiT (timm names, q/v biases)'
+    assert report['prefix'] == 'encoder.'
+    assert_same(model, src, src.state_dict())  # fused qkv biases, copied tables, gammas
+    assert report['suspicious'] == [] and report['expected_missing'] == []
+    assert {'mask_token', 'norm.weight', 'rel_pos_bias.relative_position_index',
+            'decoder.0.weight', 'decoder.0.bias'} <= set(report['expected_unused'])
+    torch.testing.assert_close(model(image())[0], src(image())[0])
+
+
+def test_official_simmim_release_without_v_bias_raises(tmp_path):
+    src = random_source(use_abs_pos=False, with_cls_token=True)
+    with torch.no_grad():
+        src.layers[0].attn.qkv.bias[D:2 * D] = 0
+        src.layers[1].attn.qkv.bias[D:2 * D] = 0
+    state = simmim_release(src)
+    del state['encoder.blocks.1.attn.v_bias']
+    path = save(tmp_path, 'simmim_broken.pth', {'model': state})
+    with pytest.raises(CheckpointError, match=r'blocks\.1\.attn\.v_bias'):
+        load_vit_checkpoint(small_vit(use_abs_pos=False, with_cls_token=True), path, logger=LOG)
 
 
 @pytest.mark.parametrize('kind', ['mae', 'classification'])
@@ -321,7 +385,7 @@ def _error_case(tmp_path, case):
     elif case == 'wrong_prefix':
         prefix = 'backbone.'
     elif case == 'no_backbone_keys':
-        state = {f'encoder.{k}': v for k, v in state.items()}
+        state = {f'student.{k}': v for k, v in state.items()}
     return save(tmp_path, f'{case}.pth', {'model': state}), prefix
 
 
@@ -332,7 +396,7 @@ def _error_case(tmp_path, case):
     ('rpe_buckets', ['blocks.0.attn.rpe_k.lookup_table_weight', '(1, 16, 26)', '(1, 16, 50)',
                      'buckets']),
     ('wrong_prefix', ["'backbone.'", 'init_cfg.prefix']),
-    ('no_backbone_keys', ['encoder.', 'init_cfg.prefix']),
+    ('no_backbone_keys', ['student.', 'init_cfg.prefix']),
 ])
 def test_irreconcilable_checkpoints_raise(tmp_path, case, words):
     path, prefix = _error_case(tmp_path, case)

@@ -21,6 +21,9 @@ mmpretrain                  ``patch_embed.projection`` / ``layers.i.ln1`` names 
 official MAE (timm names)   ``patch_embed.proj`` / ``blocks.i.norm1`` names
 official LoMaR              timm names plus ``blocks.i.attn.rpe_k.lookup_table_weight`` or
                             ``encoder_pred``
+official SimMIM / BEiT      timm names plus BEiT's split ``blocks.i.attn.q_bias`` /
+                            ``v_bias`` (microsoft/SimMIM ``VisionTransformerForSimMIM`` under
+                            ``encoder.``, microsoft/unilm BEiT)
 ==========================  =========================================================
 """
 import re
@@ -34,8 +37,10 @@ LAYOUT_EXPORT = 'mim_det export'
 LAYOUT_MMPRETRAIN = 'mmpretrain'
 LAYOUT_MAE = 'official MAE (timm names)'
 LAYOUT_LOMAR = 'official LoMaR'
+LAYOUT_BEIT = 'official SimMIM / BEiT (timm names, q/v biases)'
 
 RPE = '.attn.rpe_k.lookup_table_weight'
+Q_BIAS = re.compile(r'^blocks\.(\d+)\.attn\.q_bias$')
 #: BEiT/SimMIM's relative position bias shared by all blocks (``ViTBase.shared_rel_pos_cfg``)
 SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
 
@@ -126,11 +131,35 @@ def convert_official_lomar(state: Dict[str, torch.Tensor], meta: Optional[dict])
     return _rename(state, _TIMM_RULES)._replace(pos_embed_is_real=False)
 
 
+def convert_official_beit(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """microsoft/SimMIM's ViT (BEiT's code): timm names, no qkv bias but separate ``q_bias`` and
+    ``v_bias`` -- the key bias is fixed at zero (``torch.cat((q_bias, zeros, v_bias))`` in its
+    attention) -- merged here into the fused ``qkv.bias`` (D -> 3D) of mim_det's attention. The
+    shared table (``USE_SHARED_RPB``) keeps its name, :data:`SHARED_TABLE`; ``pos_embed`` only
+    exists with ``USE_APE``. A zero key bias adds ``q_i . 0`` to every logit of a row, so the
+    merged bias computes the same attention."""
+    converted = _rename(state, _TIMM_RULES)
+    tensors, renamed = dict(converted.tensors), dict(converted.renamed)
+    for key in [k for k in state if Q_BIAS.match(k)]:
+        block = Q_BIAS.match(key).group(1)
+        v_key = f'blocks.{block}.attn.v_bias'
+        if v_key not in state:
+            raise CheckpointError(f'{key} has no matching {v_key} (a BEiT/SimMIM attention has '
+                                  'both); the checkpoint is incomplete')
+        q_bias, v_bias = tensors.pop(key), tensors.pop(v_key)
+        del renamed[key], renamed[v_key]
+        fused = f'layers.{block}.attn.qkv.bias'
+        tensors[fused] = torch.cat([q_bias, torch.zeros_like(q_bias), v_bias])
+        renamed[fused] = f'{key} + {v_key} (key bias 0)'
+    return Converted(tensors, converted.unused, renamed)
+
+
 CONVERTERS: Dict[str, Callable[[Dict[str, torch.Tensor], Optional[dict]], Converted]] = {
     LAYOUT_EXPORT: convert_export,
     LAYOUT_MMPRETRAIN: convert_mmpretrain,
     LAYOUT_MAE: convert_official_mae,
     LAYOUT_LOMAR: convert_official_lomar,
+    LAYOUT_BEIT: convert_official_beit,
 }
 
 
@@ -140,6 +169,8 @@ def detect_layout(state: Dict[str, torch.Tensor], meta: Optional[dict], checkpoi
         return LAYOUT_EXPORT
     keys = list(state)
     if any(k.startswith(('blocks.', 'patch_embed.proj.')) for k in keys):
+        if any(Q_BIAS.match(k) for k in keys):
+            return LAYOUT_BEIT
         lomar = any(RPE in k for k in keys) or any(k.startswith('encoder_pred.') for k in keys)
         return LAYOUT_LOMAR if lomar else LAYOUT_MAE
     if any(k.startswith(('layers.', 'patch_embed.projection.')) for k in keys):

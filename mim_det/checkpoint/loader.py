@@ -52,6 +52,7 @@ _EXPECTED_UNUSED = (
     (('mask_token', ), 'pretraining mask token'),
     (('decoder', 'neck.'), 'MAE decoder (pretraining only)'),
     (('encoder_pred.', ), "LoMaR's pixel-prediction head (pretraining only)"),
+    (('lm_head.', ), "BEiT's visual-token prediction head (pretraining only)"),
     (('head.', 'fc_norm.', 'ln2.'), 'classification head / pooled-feature norm (fine-tuning only)'),
 )
 
@@ -367,6 +368,8 @@ def _split_prefix(state: Dict[str, torch.Tensor], checkpoint: str, prefix: Optio
     """(backbone tensors with ``prefix`` stripped, tensors outside it, the prefix used)."""
     if prefix is None and not is_export and any(k.startswith('backbone.') for k in state):
         prefix = 'backbone.'  # mmpretrain / mmdet / mmseg model checkpoints
+    elif prefix is None and not is_export and any(k.startswith('encoder.') for k in state):
+        prefix = 'encoder.'  # microsoft/SimMIM checkpoints: encoder.* + decoder.*
     if not prefix:
         return state, {}, ''
     inside = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
@@ -385,9 +388,10 @@ def load_vit_checkpoint(model: nn.Module, checkpoint: str, prefix: Optional[str]
         model: the backbone; its tensors are overwritten in place (an optimizer built before
             keeps training the loaded values).
         checkpoint: a mim_det export (``.safetensors``) or a ``.pth/.pt`` file (official MAE /
-            LoMaR release, mmpretrain / mmseg / mim_det / detector checkpoint).
+            LoMaR / SimMIM / BEiT release, mmpretrain / mmseg / mim_det / detector checkpoint).
         prefix: key prefix of the backbone tensors to keep and strip; ``None`` strips
-            ``backbone.`` when the checkpoint has such keys.
+            ``backbone.`` (OpenMMLab models) or else ``encoder.`` (microsoft/SimMIM) when the
+            checkpoint has such keys.
         logger: where the report goes (mmengine ``print_log``); WARNING level when anything is
             suspicious.
 
