@@ -1,4 +1,5 @@
 """The stack self-check: compiled mmcv ops agree with torchvision, every toolbox imports."""
+import os
 import subprocess
 import sys
 
@@ -55,3 +56,23 @@ def test_self_check_names_the_failing_step(monkeypatch):
 
 def test_setup_script_is_valid_bash():
     assert subprocess.run(['bash', '-n', f'{ROOT}/tools/setup_env.sh']).returncode == 0
+
+
+def test_setup_stops_with_one_line_when_the_disk_is_too_full_for_torch(tmp_path):
+    # a `df` that reports 300 MB free, as CI once saw, ahead of the real one on PATH
+    fake_bin = tmp_path / 'bin'
+    fake_bin.mkdir()
+    (fake_bin / 'df').write_text(
+        '#!/bin/sh\necho "Filesystem 1024-blocks Used Available Capacity Mounted on"\n'
+        'echo "/dev/x 1000000 700000 300000 70% /"\n')
+    (fake_bin / 'df').chmod(0o755)
+    env = dict(os.environ, PATH=f'{fake_bin}:{os.environ["PATH"]}',
+               MIM_DET_VENV=str(tmp_path / 'venv'))
+    res = subprocess.run(['bash', f'{ROOT}/tools/setup_env.sh'], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 1
+    errors = [line for line in res.stderr.splitlines() if 'error' in line]
+    assert len(errors) == 1, res.stderr
+    assert 'only 0.3 GB free' in errors[0] and '7 GB needed' in errors[0]
+    assert 'MIM_DET_VENV' in errors[0]
+    assert not list((tmp_path / 'venv').glob('lib/python*/site-packages/torch'))

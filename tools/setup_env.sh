@@ -73,6 +73,15 @@ pip_run() {
   "${PIP[@]}" "$@" > >(grep -v "$NOISE" || true) 2> >(grep -v "$NOISE" >&2 || true) || status=$?
   return "$status"
 }
+# need_free_gb PATH GB WHY: stop with one line when PATH's file system has less than GB free
+need_free_gb() {
+  local avail_kb
+  avail_kb=$(df -Pk "$1" 2>/dev/null | awk 'NR == 2 {print $4}')
+  [ -n "$avail_kb" ] || return 0
+  if [ "$avail_kb" -lt $(( $2 * 1024 * 1024 )) ]; then
+    fail "only $(awk "BEGIN {printf \"%.1f\", $avail_kb / 1048576}") GB free on the disk of $1, $2 GB needed ($3); free space (old clones, work_dirs, ~/.cache/pip) or set MIM_DET_VENV / TMPDIR to a larger disk"
+  fi
+}
 mkdir -p "$CACHE"
 exec 9>"$VENV/.setup.lock"
 flock 9  # two commands starting set-up at once would race on pip; the second waits
@@ -99,6 +108,13 @@ else
 
   # -------------------------------------------------------------------------------------------
   step "torch and torchvision (requirements/torch.txt)"
+  TORCH_PIN=$(sed -n 's/^torch==//p' "$ROOT/requirements/torch.txt")
+  if [ "$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])' 2>/dev/null)" != "$TORCH_PIN" ]; then
+    # the torch/torchvision pair takes about 5.6 GB in the venv plus pip's unpacked copy in
+    # TMPDIR; on a full disk pip dies half-way with a bare OSError
+    need_free_gb "$VENV" 7 "torch $TORCH_PIN and torchvision take about 5.6 GB in the venv"
+    need_free_gb "${TMPDIR:-/tmp}" 3 "pip unpacks torch there before installing it"
+  fi
   TORCH_ARGS=(-r "$ROOT/requirements/torch.txt")
   if [ -n "${MIM_DET_TORCH_INDEX_URL:-}" ]; then TORCH_ARGS+=(--index-url "$MIM_DET_TORCH_INDEX_URL"); fi
   pip_run install -q "${TORCH_ARGS[@]}" \
