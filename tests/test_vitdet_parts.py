@@ -377,7 +377,7 @@ def test_pad_keep_img_shape_pads_the_canvas_but_not_img_shape():
     image's own size while padding the same way."""
     import numpy as np
     from mmdet.datasets.transforms import Pad
-    from mim_det.datasets.transforms import PadKeepImgShape
+    from mim_det.datasets.transforms.pad_keep_img_shape import PadKeepImgShape
     img = np.full((150, 100, 3), 7, dtype=np.uint8)
     upstream = Pad(size=(256, 256), pad_val=dict(img=(114, 114, 114)))(dict(img=img.copy()))
     ours = PadKeepImgShape(size=(256, 256), pad_val=dict(img=(114, 114, 114)))(dict(img=img.copy()))

@@ -1,4 +1,10 @@
-"""Data transforms (see mim_det.registry for where each registers)."""
-from .pad_keep_img_shape import PadKeepImgShape
+"""Data transforms (see mim_det.registry for where each registers).
 
-__all__ = ['PadKeepImgShape']
+The pretraining transforms (mmpretrain scope) are imported here; the mmdet transform
+``PadKeepImgShape`` is a downstream part, imported by :mod:`mim_det.downstream` from its module
+so pretraining never imports mmdet."""
+from .siamese_masks import (HighPassFilter, SiameseMask, draw_siamese_mask, fill_masked,
+                            focal_masks, grid_masks, high_pass)
+
+__all__ = ['HighPassFilter', 'SiameseMask', 'draw_siamese_mask', 'fill_masked', 'focal_masks',
+           'grid_masks', 'high_pass']

@@ -1,7 +1,9 @@
 """mim_det pretraining methods, one file each: the algorithm and its pretraining-only backbone
-(mmpretrain's ``selfsup/<method>.py`` layout). SimMIM uses mmpretrain's ``SimMIM`` algorithm with
+(mmpretrain's ``selfsup/<method>.py`` layout). MSCN wraps mmpretrain's siamese algorithms
+(SimCLR, BYOL, SimSiam) with its masked views; SimMIM uses mmpretrain's ``SimMIM`` algorithm with
 mim_det's plain-ViT encoder."""
 from .lomar import LoMaR, LoMaRViT
+from .mscn import MultiMaskSiamese
 from .simmim import SimMIMViT
 
-__all__ = ['LoMaR', 'LoMaRViT', 'SimMIMViT']
+__all__ = ['LoMaR', 'LoMaRViT', 'MultiMaskSiamese', 'SimMIMViT']

@@ -1,0 +1,23 @@
+# MSCN ladder step 6 (Jing et al., arXiv 2206.07700; paper linear probe 63.0 top-1):
+# + SimCLR's colour jitter and grayscale
+# Same recipe as ../mscn_resnet50_16xb256-lars-100e_in1k.py (SimCLR, ResNet-50, 100 epochs,
+# batch 4096, LARS) with both branches alike and one view each; only the views change.
+_base_ = ['../mscn_resnet50_16xb256-lars-100e_in1k.py']
+
+view = [
+    dict(type='RandomResizedCrop', scale=224, backend='pillow'),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomApply', prob=0.8, transforms=[
+        dict(type='ColorJitter', brightness=0.8, contrast=0.8, saturation=0.8, hue=0.2)]),
+    dict(type='RandomGrayscale', prob=0.2, keep_channels=True,
+         channel_weights=(0.114, 0.587, 0.2989)),
+    dict(type='HighPassFilter', sigma=5.0),
+    dict(type='SiameseMask', ratio=0.15, grid_size=32, focal_prob=0.2, channel_prob=0.7,
+         fill='noise'),
+]
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiView', num_views=2, transforms=[view]),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
