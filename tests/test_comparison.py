@@ -115,7 +115,7 @@ def test_recipes_name_existing_configs():
         assert osp.isfile(osp.join(ROOT, method['pretrain'])), name
         assert method['downstream'] in recipes.downstream, name
     for name, ds in recipes.downstream.items():
-        for kind in ('vitdet', 'upernet'):
+        for kind in ('detection', 'segmentation'):
             cfg = Config.fromfile(osp.join(ROOT, ds[kind]))
             assert cfg.model.backbone.init_cfg['type'] == 'Pretrained', (name, kind)
 
@@ -146,10 +146,10 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
     results = json.loads((work / 'results.json').read_text())
     assert {r['method'] for r in results['runs']} == {'scratch', 'mae'}
     assert list((work / 'mae' / 'seed0' / 'pretrain' / 'reconstructions').glob('*_mae.png'))
-    assert list((work / 'mae' / 'seed0' / 'vitdet' / 'vis' / 'drawn').rglob('*.jpg'))
-    report = (work / 'logs' / 'mae-seed0-vitdet.log').read_text()
+    assert list((work / 'mae' / 'seed0' / 'detection' / 'vis' / 'drawn').rglob('*.jpg'))
+    report = (work / 'logs' / 'mae-seed0-detection.log').read_text()
     assert 'layout: mim_det export' in report and 'SUSPICIOUS' not in report
-    scratch_log = (work / 'logs' / 'scratch-seed0-vitdet.log').read_text()
+    scratch_log = (work / 'logs' / 'scratch-seed0-detection.log').read_text()
     assert 'load_vit_checkpoint' not in scratch_log  # the twin starts from scratch
     # an interrupted or repeated job continues: every finished step is skipped
     again = run_tool(cmd)

@@ -294,9 +294,12 @@ def test_views_tool_writes_one_grid_per_config(small_data, tmp_path):
     assert res.returncode == 2 and 'no MultiView' in res.stderr
 
 
-def test_tiny_pretraining_lowers_the_loss(small_data, tmp_path):
-    """40 iterations of the tiny recipe (batch 8) lower the multi-mask loss on a fixed batch of
-    views (the same 16 images, masks and crops before and after), through mmengine's Runner."""
+@pytest.fixture(scope='module')
+def tiny_run(small_data, tmp_path_factory):
+    """40 iterations of the tiny recipe (batch 8) through mmengine's Runner, the multi-mask loss
+    on a fixed batch of views (the same 16 images, masks and crops) before and after, and the
+    export of the checkpoint."""
+    from mim_det.checkpoint import export_backbone
     from mmengine.config import Config
     from mmengine.dataset import Compose, default_collate
     from mmengine.registry import DefaultScope
@@ -304,6 +307,7 @@ def test_tiny_pretraining_lowers_the_loss(small_data, tmp_path):
 
     from mmpretrain.registry import TRANSFORMS
     cfg = Config.fromfile(osp.join(ROOT, TINY))
+    tmp_path = tmp_path_factory.mktemp('mscn_tiny')
     cfg.work_dir = str(tmp_path)
     cfg.train_dataloader.dataset.data_root = f'{small_data}/pretrain'
     cfg.train_dataloader.batch_size = 8
@@ -332,6 +336,69 @@ def test_tiny_pretraining_lowers_the_loss(small_data, tmp_path):
         before = fixed_batch_loss()
         runner.train()
         after = fixed_batch_loss()
+    ckpt = str(tmp_path / 'iter_40.pth')
+    export = str(tmp_path / 'backbone.safetensors')
+    meta = export_backbone(ckpt, export)
+    return dict(before=before, after=after, ckpt=ckpt, export=export, meta=meta)
+
+
+def test_tiny_pretraining_lowers_the_loss(tiny_run):
+    before, after = tiny_run['before'], tiny_run['after']
     print(f'fixed-batch loss before {before:.3f}, after {after:.3f}')
     assert np.isfinite(after) and after < before - 0.2, (before, after)
-    assert osp.isfile(tmp_path / 'iter_40.pth')
+
+
+def test_export_holds_the_resnet_with_its_batchnorm_statistics(tiny_run):
+    from mim_det.checkpoint import load_backbone_export
+    state, meta = load_backbone_export(tiny_run['export'])
+    assert meta['method'] == 'mscn' and meta['backbone_type'] == 'ResNet'
+    assert meta['arch'] == {'depth': 18} and meta['patch_size'] == 0
+    assert 'bn1.running_mean' in state and 'layer4.1.conv2.weight' in state
+    assert not [k for k in state if k.startswith(('neck', 'head', 'algorithm'))]
+
+
+def _downstream_backbone(config, scope, checkpoint):
+    from mmengine.config import Config
+
+    import mim_det.downstream  # noqa: F401,I001  (the Pretrained initialiser of mmdet / mmseg)
+    cfg = Config.fromfile(osp.join(ROOT, config))
+    cfg.model.backbone.init_cfg.checkpoint = checkpoint
+    model = build_in_scope(cfg.model, scope)
+    from mmengine.registry import DefaultScope
+    with DefaultScope.overwrite_default_scope(scope):
+        model.init_weights()
+    return model.backbone
+
+
+@pytest.mark.parametrize('config,scope', [
+    ('configs/mask_rcnn/mscn_mask-rcnn_r18_fpn_tiny_embedded.py', 'mmdet'),
+    ('configs/upernet/mscn_upernet_r18_tiny_embedded.py', 'mmseg')])
+def test_export_loads_into_mmdet_and_mmseg_resnets(tiny_run, config, scope):
+    from mim_det.checkpoint import load_backbone_checkpoint, load_backbone_export
+    state, _ = load_backbone_export(tiny_run['export'])
+    backbone = _downstream_backbone(config, scope, tiny_run['export'])
+    assert type(backbone).__module__.startswith(scope)  # the toolbox's own ResNet
+    own = backbone.state_dict()
+    # init_cfg=Pretrained went through mim_det's loader: every tensor is the export's
+    assert all(torch.equal(own[k], v) for k, v in state.items())
+    report = load_backbone_checkpoint(backbone, tiny_run['export'])
+    assert report['suspicious'] == [] and len(report['loaded']) == len(own) == len(state)
+
+
+def test_resnet_loader_names_the_mismatch_and_its_fix(tiny_run):
+    from mmseg.models.backbones import ResNetV1c
+
+    from mim_det.checkpoint import CheckpointError, load_backbone_checkpoint
+    from mmdet.models.backbones import ResNet
+    # the .pth of the run: the wrapped backbone's prefix is found by itself
+    report = load_backbone_checkpoint(ResNet(depth=18), tiny_run['ckpt'])
+    assert report['prefix'] == 'algorithm.backbone.' and report['suspicious'] == []
+    assert any('outside' in report['reasons'][k] for k in report['expected_unused'])
+    deep = load_backbone_checkpoint(ResNetV1c(depth=18), tiny_run['export'])
+    assert deep['suspicious'] and all("type='ResNet'" in s for s in deep['suspicious'])
+    with pytest.raises(CheckpointError, match='set depth=18'):
+        load_backbone_checkpoint(ResNet(depth=50), tiny_run['export'])
+    with pytest.raises(CheckpointError, match='is a ResNet; load it into a ViT'):
+        load_backbone_checkpoint(
+            ResNet(depth=18),
+            osp.join(ROOT, 'tests/fixtures/pre_refactor/lomar_backbone.safetensors'))

@@ -5,7 +5,8 @@
 
 For every selected pretraining method (``methods`` of the recipes file) and every seed:
 tiny pretraining on ``<data>/pretrain`` (``tools/train.py``), backbone export, reconstruction
-grids; then the tiny ViTDet Mask R-CNN on ``<data>/coco`` and the tiny UperNet on ``<data>/ade``
+grids; then the tiny Mask R-CNN (ViTDet for the ViTs) on ``<data>/coco`` and the tiny UperNet on
+``<data>/ade``
 fine-tuned from the export and evaluated by ``tools/test.py`` (mmdet ``CocoMetric``, mmseg
 ``IoUMetric``), with drawn detections of 8 validation images. Each downstream recipe a method
 uses is also trained from scratch with the same configs and seed (its *twin*); ``scratch`` rows
@@ -32,8 +33,8 @@ PROG = 'compare_methods'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAMP = 'step_done.json'
 #: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
-STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'vitdet': 2.6,
-               'draw': 0.12, 'upernet': 1.1, 'test': 0.25}
+STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'detection': 2.6,
+               'draw': 0.12, 'segmentation': 1.1, 'test': 0.25}
 
 
 def parse_args(argv=None):
@@ -143,7 +144,7 @@ class Job:
 def _data_options(kind: str, data: str) -> List[str]:
     if kind == 'pretrain':
         return [f'train_dataloader.dataset.data_root={data}/pretrain']
-    if kind == 'vitdet':
+    if kind == 'detection':
         root, ann = f'{data}/coco/', f'{data}/coco/annotations/instances_val2017.json'
         return [f'{split}_dataloader.dataset.data_root={root}'
                 for split in ('train', 'val', 'test')] \
@@ -200,7 +201,7 @@ def main(argv=None) -> int:
             + STEP_WEIGHT['reconstruct'] * bool(recipes.methods[n].get('reconstruct'))
             for n in pretrained)
         + (len(pretrained) + len(twins))
-        * (STEP_WEIGHT['vitdet'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['upernet']
+        * (STEP_WEIGHT['detection'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['segmentation']
            + 2 * STEP_WEIGHT['test']))
     job = Job(work, weight)
     print(f'{PROG}: methods {", ".join(names)}; scratch twins {", ".join(twins.values())}; '
@@ -209,7 +210,7 @@ def main(argv=None) -> int:
     def finetune(row: str, seed: int, ds: str, checkpoint: Optional[str]) -> Dict[str, float]:
         configs = recipes.downstream[ds]
         reports = {}
-        for kind in ('vitdet', 'upernet'):
+        for kind in ('detection', 'segmentation'):
             out = osp.join(work, row, f'seed{seed}', kind)
             init = [f'model.backbone.init_cfg.checkpoint={checkpoint}'] if checkpoint \
                 else ['model.backbone.init_cfg=None']
@@ -221,7 +222,7 @@ def main(argv=None) -> int:
                      '--cfg-options', *opts])
             ckpt = _last_checkpoint(out)
             test_opts = [o for o in opts if not o.startswith('randomness.')]
-            if kind == 'vitdet':
+            if kind == 'detection':
                 job.run(f'{row}-seed{seed}-draw', 'draw', osp.join(out, 'vis'),
                         [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
                          osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
@@ -230,7 +231,7 @@ def main(argv=None) -> int:
                     [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
                      osp.join(out, 'test'), '--cfg-options', *test_opts])
             reports[kind] = _test_report(osp.join(out, 'test'))
-        return metrics_from_reports(reports['vitdet'], reports['upernet'])
+        return metrics_from_reports(reports['detection'], reports['segmentation'])
 
     runs: List[RunResult] = []
     for seed in seeds:

@@ -1,6 +1,6 @@
 """Export a pretraining checkpoint's backbone as tensors-only weights with metadata.
 
-    python tools/export_backbone.py CHECKPOINT OUT.safetensors [--prefix backbone.]
+    python tools/export_backbone.py CHECKPOINT OUT.safetensors [--prefix PREFIX]
 
 The output is a safetensors file (no pickle) with the backbone's parameters under
 backbone-local names and metadata (method, backbone type, arch, patch size, image size,
@@ -22,8 +22,9 @@ def main():
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split('\n\n')[0])
     parser.add_argument('checkpoint', help='.pth written by tools/train.py')
     parser.add_argument('out', help='output .safetensors path')
-    parser.add_argument('--prefix', default='backbone.',
-                        help='key prefix of the backbone in the checkpoint (default: backbone.)')
+    parser.add_argument('--prefix', default=None,
+                        help='key prefix of the backbone in the checkpoint (default: backbone., '
+                        'or algorithm.backbone. for a wrapping algorithm such as MSCN)')
     args = parser.parse_args()
     if not args.out.endswith('.safetensors'):
         parser.error(f'OUT must end with .safetensors, got {args.out!r}')

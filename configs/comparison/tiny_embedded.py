@@ -10,22 +10,27 @@
 #   downstream    the name of a `downstream` recipe
 #   reconstruct   draw reconstruction grids with tools/visualize_reconstruction.py
 
-# Fine-tuning recipes: the tiny ViTDet Mask R-CNN on <data>/coco and the tiny UperNet on
-# <data>/ade, with the position handling of the backbone they start from.
+# Fine-tuning recipes: a tiny Mask R-CNN on <data>/coco (`detection`: ViTDet for the ViTs) and a
+# tiny UperNet on <data>/ade (`segmentation`), fitting the backbone they start from (a ViT's
+# position handling, or a ResNet).
 downstream = dict(
     # ViTDet / MAE-segmentation standard: absolute position (+ decomposed rel-pos in ViTDet,
     # per-layer bias tables in UperNet)
     vit=dict(
-        vitdet='configs/vitdet/mae_maskrcnn_tiny_embedded.py',
-        upernet='configs/upernet/mae_upernet_tiny_embedded.py'),
+        detection='configs/vitdet/mae_maskrcnn_tiny_embedded.py',
+        segmentation='configs/upernet/mae_upernet_tiny_embedded.py'),
     # LoMaR's contextual relative position on keys, no absolute position
     contextual_rpe=dict(
-        vitdet='configs/vitdet/lomar_maskrcnn_tiny_embedded.py',
-        upernet='configs/upernet/lomar_upernet_tiny_embedded.py'),
+        detection='configs/vitdet/lomar_maskrcnn_tiny_embedded.py',
+        segmentation='configs/upernet/lomar_upernet_tiny_embedded.py'),
     # SimMIM's shared relative position bias copied into per-layer tables, no absolute position
     shared_rel_pos_bias=dict(
-        vitdet='configs/vitdet/simmim_maskrcnn_tiny_embedded.py',
-        upernet='configs/upernet/simmim_upernet_tiny_embedded.py'),
+        detection='configs/vitdet/simmim_maskrcnn_tiny_embedded.py',
+        segmentation='configs/upernet/simmim_upernet_tiny_embedded.py'),
+    # a ResNet-18 (MSCN): Mask R-CNN R-18-FPN and UperNet R-18, BN, plain stem
+    resnet=dict(
+        detection='configs/mask_rcnn/mscn_mask-rcnn_r18_fpn_tiny_embedded.py',
+        segmentation='configs/upernet/mscn_upernet_r18_tiny_embedded.py'),
 )
 
 methods = dict(
@@ -41,6 +46,12 @@ methods = dict(
         pretrain='configs/simmim/simmim_vit-tiny-p8_embedded.py',
         downstream='shared_rel_pos_bias',
         reconstruct=True),
+    # a siamese ConvNet: no reconstruction to draw (tools/visualize_siamese_views.py draws its
+    # masked views)
+    mscn=dict(
+        pretrain='configs/mscn/mscn_resnet18_embedded.py',
+        downstream='resnet',
+        reconstruct=False),
 )
 
 # The comparison's fine-tuning schedule, the same for every row and its scratch twin: short and
@@ -48,10 +59,10 @@ methods = dict(
 # unlabeled ones), so that the initialisation matters and the default set fits 30 minutes on a
 # 2-core CPU. Added to each run's --cfg-options after the data and checkpoint keys.
 finetune_options = dict(
-    vitdet=['train_cfg.max_iters=250', 'param_scheduler.1.milestones=[212]',
-            'param_scheduler.1.end=250', 'default_hooks.checkpoint.interval=250'],
-    upernet=['train_cfg.max_iters=300', 'param_scheduler.1.end=300',
-             'default_hooks.checkpoint.interval=300'],
+    detection=['train_cfg.max_iters=250', 'param_scheduler.1.milestones=[212]',
+               'param_scheduler.1.end=250', 'default_hooks.checkpoint.interval=250'],
+    segmentation=['train_cfg.max_iters=300', 'param_scheduler.1.end=300',
+                  'default_hooks.checkpoint.interval=300'],
 )
 
 # `bash tools/run_main.sh` (no --methods): scratch and these, within 30 minutes on a 2-core CPU

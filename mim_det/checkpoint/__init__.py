@@ -4,8 +4,9 @@ from .converters import CONVERTERS, detect_layout
 from .errors import CheckpointError
 from .export import export_backbone
 from .io import EXPORT_FORMAT, load_backbone_export, load_torch_checkpoint, read_checkpoint
-from .loader import load_vit_checkpoint
+from .loader import (is_resnet, load_backbone_checkpoint, load_resnet_checkpoint,
+                     load_vit_checkpoint)
 
 __all__ = ['CONVERTERS', 'detect_layout', 'CheckpointError', 'export_backbone', 'EXPORT_FORMAT',
            'load_backbone_export', 'load_torch_checkpoint', 'read_checkpoint',
-           'load_vit_checkpoint']
+           'is_resnet', 'load_backbone_checkpoint', 'load_resnet_checkpoint', 'load_vit_checkpoint']

@@ -24,6 +24,9 @@ official LoMaR              timm names plus ``blocks.i.attn.rpe_k.lookup_table_w
 official SimMIM / BEiT      timm names plus BEiT's split ``blocks.i.attn.q_bias`` /
                             ``v_bias`` (microsoft/SimMIM ``VisionTransformerForSimMIM`` under
                             ``encoder.``, microsoft/unilm BEiT)
+ResNet                      ``conv1`` / ``stem.`` and ``layer1.`` names: torchvision's, which
+                            mmpretrain's, mmdet's and mmseg's ResNets share (MSCN and other
+                            siamese pretraining, ImageNet classifiers)
 ==========================  =========================================================
 """
 import re
@@ -38,6 +41,7 @@ LAYOUT_MMPRETRAIN = 'mmpretrain'
 LAYOUT_MAE = 'official MAE (timm names)'
 LAYOUT_LOMAR = 'official LoMaR'
 LAYOUT_BEIT = 'official SimMIM / BEiT (timm names, q/v biases)'
+LAYOUT_RESNET = 'ResNet (torchvision / OpenMMLab names)'
 
 RPE = '.attn.rpe_k.lookup_table_weight'
 Q_BIAS = re.compile(r'^blocks\.(\d+)\.attn\.q_bias$')
@@ -154,12 +158,21 @@ def convert_official_beit(state: Dict[str, torch.Tensor], meta: Optional[dict]) 
     return Converted(tensors, converted.unused, renamed)
 
 
+def convert_resnet(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """torchvision / mmpretrain / mmdet / mmseg ResNets share their names; the ImageNet
+    classifier ``fc.*`` is unused by design."""
+    tensors = {k: v for k, v in state.items() if not k.startswith('fc.')}
+    unused = {k: 'classification head (fine-tuning only)' for k in state if k.startswith('fc.')}
+    return Converted(tensors, unused, {k: k for k in tensors})
+
+
 CONVERTERS: Dict[str, Callable[[Dict[str, torch.Tensor], Optional[dict]], Converted]] = {
     LAYOUT_EXPORT: convert_export,
     LAYOUT_MMPRETRAIN: convert_mmpretrain,
     LAYOUT_MAE: convert_official_mae,
     LAYOUT_LOMAR: convert_official_lomar,
     LAYOUT_BEIT: convert_official_beit,
+    LAYOUT_RESNET: convert_resnet,
 }
 
 
@@ -175,7 +188,10 @@ def detect_layout(state: Dict[str, torch.Tensor], meta: Optional[dict], checkpoi
         return LAYOUT_LOMAR if lomar else LAYOUT_MAE
     if any(k.startswith(('layers.', 'patch_embed.projection.')) for k in keys):
         return LAYOUT_MMPRETRAIN
+    if any(k.startswith('layer1.') for k in keys):
+        return LAYOUT_RESNET
     raise CheckpointError(
-        f'checkpoint {checkpoint!r} holds no ViT backbone keys (looked for patch_embed.proj*, '
-        f'blocks.*, layers.*; first keys: {first_keys(state)}); set init_cfg.prefix to the '
-        "prefix of its backbone keys (e.g. 'backbone.' or 'module.')")
+        f'checkpoint {checkpoint!r} holds no backbone keys (looked for the ViT names '
+        f'patch_embed.proj*, blocks.*, layers.* and the ResNet name layer1.*; first keys: '
+        f"{first_keys(state)}); set init_cfg.prefix to the prefix of its backbone keys (e.g. "
+        "'backbone.', 'algorithm.backbone.' or 'module.')")

@@ -8,12 +8,13 @@ backbone's parameters under their backbone-local names (``patch_embed.projection
 key                 value
 ==================  =====================================================================
 format              ``mim_det.backbone/1``
-method              pretraining algorithm (``lomar``, ``mae``, ...)
-backbone_type       the class that produced the weights (``LoMaRViT``, ``MAEViT``)
-arch                JSON: embed_dims, num_layers, num_heads, feedforward_channels
-patch_size          p
-img_size            pretraining input size
-pos_encoding        ``contextual_rpe_keys`` (LoMaR: iRPE ctx on keys, no absolute position),
+method              pretraining algorithm (``lomar``, ``mae``, ``mscn``, ...)
+backbone_type       the class that produced the weights (``LoMaRViT``, ``MAEViT``, ``ResNet``)
+arch                JSON: embed_dims, num_layers, num_heads, feedforward_channels (ViT);
+                    depth (ResNet)
+patch_size          p (0 for a ConvNet)
+img_size            pretraining input size (0 for a ConvNet: it takes any size)
+pos_encoding        ``none`` (ConvNet), ``contextual_rpe_keys`` (LoMaR: iRPE ctx on keys, no absolute position),
                     ``absolute_sincos`` (MAE) or ``shared_rel_pos_bias`` (SimMIM ViT: one
                     BEiT table ``rel_pos_bias.relative_position_bias_table`` for all blocks,
                     no absolute position)
@@ -22,12 +23,15 @@ num_extra_tokens    tokens before the patch grid (1: cls)
 source, iteration   the checkpoint exported and its training iteration
 ==================  =====================================================================
 
-Pretraining-only tensors (the mask token, decoders, pixel heads) are not exported. Every
-consumer reads exports through :func:`mim_det.checkpoint.load_vit_checkpoint`.
+Pretraining-only tensors (the mask token, decoders, pixel heads, projectors) are not exported.
+A ConvNet export keeps the BatchNorm running statistics (buffers). Algorithms that wrap another
+one (MSCN's ``MultiMaskSiamese``: ``algorithm.backbone.*``) export the wrapped backbone. Every
+consumer reads exports through :func:`mim_det.checkpoint.load_backbone_checkpoint`.
 """
 import json
 import os
 import os.path as osp
+from typing import Optional
 
 from mmengine.config import Config
 
@@ -35,12 +39,18 @@ from .errors import CheckpointError
 from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict
 
 POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos',
-                'SimMIMViT': 'shared_rel_pos_bias'}
+                'SimMIMViT': 'shared_rel_pos_bias', 'ResNet': 'none', 'ResNetV1c': 'none',
+                'ResNetV1d': 'none'}
+#: algorithm type -> method name, where the class name is not the method's name
+METHOD = {'MultiMaskSiamese': 'mscn'}
+CONVNETS = ('ResNet', 'ResNetV1c', 'ResNetV1d')
 PRETRAINING_ONLY = ('mask_token', )
 RPE_TABLE = 'layers.0.attn.rpe_k.lookup_table_weight'
 
 
 def _arch_dict(backbone_cfg: dict) -> dict:
+    if backbone_cfg['type'] in CONVNETS:
+        return {'depth': int(backbone_cfg['depth'])}
     from mmpretrain.registry import MODELS
     arch = backbone_cfg.get('arch', 'b')
     if isinstance(arch, str):
@@ -56,8 +66,11 @@ def _rpe_cfg(backbone_cfg: dict) -> dict:
     return dict(alpha=1.9, beta=3.8, gamma=15.2)  # LoMaR's (the class default)
 
 
-def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.') -> dict:
+def export_backbone(checkpoint: str, out: str, prefix: Optional[str] = None) -> dict:
     """Write ``out`` (.safetensors) from a mim_det/mmpretrain pretraining checkpoint.
+
+    ``prefix``: the backbone's key prefix; ``None``: ``backbone.``, or ``algorithm.backbone.``
+    for an algorithm that wraps another (``model.algorithm`` in the config).
 
     Returns the metadata written.
     """
@@ -72,7 +85,11 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.') -> dic
                               'mmengine stores); export needs a checkpoint written by '
                               'tools/train.py')
     model_cfg = Config.fromstring(cfg_text, file_format='.py').model
-    backbone_cfg = dict(model_cfg.backbone)
+    wrapped = 'algorithm' in model_cfg and 'backbone' not in model_cfg
+    backbone_cfg = dict(model_cfg.algorithm.backbone if wrapped else model_cfg.backbone)
+    if prefix is None:
+        prefix = 'algorithm.backbone.' if wrapped else 'backbone.'
+    convnet = backbone_cfg['type'] in CONVNETS
     tensors = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     if not tensors:
         raise CheckpointError(f'checkpoint {checkpoint!r} has no keys starting with '
@@ -84,14 +101,14 @@ def export_backbone(checkpoint: str, out: str, prefix: str = 'backbone.') -> dic
         rpe = dict(_rpe_cfg(backbone_cfg), num_buckets=int(tensors[RPE_TABLE].shape[-1]))
     meta = {
         'format': EXPORT_FORMAT,
-        'method': str(model_cfg.type).lower(),
+        'method': METHOD.get(str(model_cfg.type), str(model_cfg.type).lower()),
         'backbone_type': backbone_cfg['type'],
         'arch': json.dumps(_arch_dict(backbone_cfg)),
-        'patch_size': str(int(backbone_cfg.get('patch_size', 16))),
-        'img_size': str(int(backbone_cfg.get('img_size', 224))),
+        'patch_size': '0' if convnet else str(int(backbone_cfg.get('patch_size', 16))),
+        'img_size': '0' if convnet else str(int(backbone_cfg.get('img_size', 224))),
         'pos_encoding': POS_ENCODING.get(backbone_cfg['type'], 'unknown'),
         'rpe': json.dumps(rpe),
-        'num_extra_tokens': '1',
+        'num_extra_tokens': '0' if convnet else '1',
         'source': osp.basename(checkpoint),
         'iteration': str(meta_in.get('iter', '')),
     }

@@ -1,7 +1,9 @@
-"""The one loader of pretrained ViT weights, with one categorised report, for every consumer
+"""The one loader of pretrained backbone weights, with one categorised report, for every consumer
 (pretraining encoders, classifiers, detectors, segmentors, distillation teachers).
 
-``load_vit_checkpoint(model, checkpoint)``: read the file (:mod:`.io`), strip the prefix, pick
+``load_backbone_checkpoint(model, checkpoint)`` loads into a ViT (:func:`load_vit_checkpoint`,
+below) or a ResNet (mmpretrain's, mmdet's or mmseg's; :func:`load_resnet_checkpoint`).
+For a ViT: read the file (:mod:`.io`), strip the prefix, pick
 the layout's converter (:mod:`.converters`), reconcile shapes with the model and sort every key
 into *loaded*, *interpolated*, *expected missing*, *expected unused* or *suspicious* (each with
 the reason and the fix), copy the tensors in place and log the report.
@@ -23,6 +25,10 @@ Shape rules that are easy to get wrong, and why:
   cannot use it: that is reported as suspicious, with the fix.
 * Loading nothing, or under half of a backbone's weights, is an error naming the checkpoint, its
   layout and the fix -- never a silent from-scratch run.
+
+For a ResNet the names are torchvision's everywhere, so the work is the report: the classifier
+``fc`` is expected unused; a plain-stem checkpoint (``conv1``) against a deep-stem model
+(``ResNetV1c``/``V1d``: ``stem.*``) or another depth is named with its fix.
 """
 import logging
 import math
@@ -35,7 +41,8 @@ from mmengine.logging import print_log
 from torch import nn
 
 from ..models.layers import resize_abs_pos, resize_rel_pos, resize_rel_pos_bias_table
-from .converters import CONVERTERS, SHARED_TABLE, Converted, detect_layout, first_keys
+from .converters import (CONVERTERS, LAYOUT_EXPORT, LAYOUT_RESNET, SHARED_TABLE, Converted,
+                         detect_layout, first_keys)
 from .errors import CheckpointError
 from .io import read_checkpoint
 
@@ -92,8 +99,8 @@ class LoadReport:
     """What happened to every key of one checkpoint loaded into one model."""
 
     def __init__(self, model: nn.Module, checkpoint: str, layout: str, prefix: str,
-                 meta: Optional[dict]):
-        self.model_name = type(model).__name__
+                 meta: Optional[dict], loader: str = 'load_vit_checkpoint'):
+        self.model_name, self.loader = type(model).__name__, loader
         self.checkpoint, self.layout, self.prefix, self.meta = checkpoint, layout, prefix, meta
         self.loaded: List[str] = []
         self.interpolated: Dict[str, str] = {}
@@ -129,11 +136,14 @@ class LoadReport:
         layout = self.layout
         if self.prefix:
             layout += f' (prefix {self.prefix!r} stripped)'
-        if self.meta is not None:
+        if self.meta is not None and self.meta.get('patch_size'):
             layout += (f'; method={self.meta.get("method")}, pos_encoding='
                        f'{self.meta.get("pos_encoding")}, patch {self.meta.get("patch_size")}, '
                        f'img {self.meta.get("img_size")}')
-        lines = [f'load_vit_checkpoint: {self.checkpoint} -> {self.model_name}',
+        elif self.meta is not None:
+            layout += (f'; method={self.meta.get("method")}, {self.meta.get("backbone_type")}, '
+                       f'arch {self.meta.get("arch")}')
+        lines = [f'{self.loader}: {self.checkpoint} -> {self.model_name}',
                  f'  layout: {layout}',
                  f'  loaded {len(self.loaded)}/{num_model_tensors} model tensors']
         if self.from_shared:
@@ -368,6 +378,9 @@ def _split_prefix(state: Dict[str, torch.Tensor], checkpoint: str, prefix: Optio
     """(backbone tensors with ``prefix`` stripped, tensors outside it, the prefix used)."""
     if prefix is None and not is_export and any(k.startswith('backbone.') for k in state):
         prefix = 'backbone.'  # mmpretrain / mmdet / mmseg model checkpoints
+    elif prefix is None and not is_export and any(k.startswith('algorithm.backbone.')
+                                                  for k in state):
+        prefix = 'algorithm.backbone.'  # an algorithm wrapping another (MSCN)
     elif prefix is None and not is_export and any(k.startswith('encoder.') for k in state):
         prefix = 'encoder.'  # microsoft/SimMIM checkpoints: encoder.* + decoder.*
     if not prefix:
@@ -409,6 +422,9 @@ def load_vit_checkpoint(model: nn.Module, checkpoint: str, prefix: Optional[str]
     state, meta = read_checkpoint(checkpoint)
     backbone, outside, used_prefix = _split_prefix(state, checkpoint, prefix, meta is not None)
     layout = detect_layout(backbone, meta, checkpoint)
+    if layout == LAYOUT_RESNET or (meta is not None and meta.get('patch_size') == 0):
+        raise CheckpointError(f'checkpoint {checkpoint!r} holds a ResNet, the model '
+                              f'{type(model).__name__} is a ViT; load it into a ResNet backbone')
     report = LoadReport(model, checkpoint, layout, used_prefix, meta)
     patch = getattr(model, 'patch_size', None)
     if meta is not None and patch is not None and meta['patch_size'] != patch:
@@ -435,3 +451,83 @@ def load_vit_checkpoint(model: nn.Module, checkpoint: str, prefix: Optional[str]
     print_log(report.text(len(own)), logger=logger,
               level=logging.WARNING if report.suspicious else logging.INFO)
     return report.as_dict()
+
+
+def is_resnet(model: nn.Module) -> bool:
+    """An mmpretrain / mmdet / mmseg ``ResNet`` (or V1c / V1d): residual stages ``layer1..``."""
+    return isinstance(getattr(model, 'layer1', None), nn.Module) and hasattr(model, 'depth')
+
+
+def load_resnet_checkpoint(model: nn.Module, checkpoint: str, prefix: Optional[str] = None,
+                           logger='current') -> dict:
+    """Load ResNet weights (a mim_det export or a ``.pth``) into an mmpretrain / mmdet / mmseg
+    ``ResNet``, with the same report and return value as :func:`load_vit_checkpoint`.
+
+    BatchNorm running statistics load with the weights. Raises :class:`CheckpointError` for
+    another depth, a ViT checkpoint, a shape that differs, or under half the weights filled.
+    """
+    state, meta = read_checkpoint(checkpoint)
+    backbone, outside, used_prefix = _split_prefix(state, checkpoint, prefix, meta is not None)
+    layout = detect_layout(backbone, meta, checkpoint)
+    name = type(model).__name__
+    if layout not in (LAYOUT_RESNET, LAYOUT_EXPORT) or (meta is not None
+                                                        and meta.get('patch_size') != 0):
+        raise CheckpointError(f'checkpoint {checkpoint!r} holds a ViT ({layout}), the model '
+                              f'{name} is a ResNet; load it into a ViT backbone')
+    depth = (meta.get('arch') or {}).get('depth') if meta is not None else None
+    if depth is not None and depth != model.depth:
+        raise CheckpointError(f'export {checkpoint!r} holds a ResNet-{depth}, the model is a '
+                              f'{name}-{model.depth}; set depth={depth}')
+    report = LoadReport(model, checkpoint, layout, used_prefix, meta, 'load_resnet_checkpoint')
+    converted = CONVERTERS[layout](backbone, meta)
+    for key, why in converted.unused.items():
+        report.expect_unused(key, why)
+    for key in outside:
+        report.expect_unused(key, f'outside {used_prefix!r}: not part of the backbone')
+    own = model.state_dict()
+    deep_stem = any(k.startswith('stem.') for k in own)
+    tensors = {}
+    for key, value in converted.tensors.items():
+        if key in own and own[key].shape != value.shape:
+            raise CheckpointError(
+                f'checkpoint {checkpoint!r}: {key} has shape {tuple(value.shape)} but {name} '
+                f'expects {tuple(own[key].shape)}; set depth (and base_channels) as pretrained')
+        if key in own:
+            tensors[key] = value
+        elif key.startswith(('conv1.', 'bn1.')) and deep_stem:
+            report.suspect('unused', key, 'the checkpoint has the plain 7x7 stem, the model a '
+                           "deep stem (ResNetV1c/V1d); use type='ResNet' as pretrained")
+        else:
+            report.suspect('unused', key, f'no {name} tensor of this name; check depth and '
+                           'init_cfg.prefix')
+    for key in own:
+        if key in tensors:
+            continue
+        if key.startswith('stem.') and 'conv1.weight' in converted.tensors:
+            report.suspect('missing', key, 'deep-stem tensor not in the plain-stem checkpoint '
+                           "(keeps its initialisation); use type='ResNet' as pretrained")
+        else:
+            report.suspect('missing', key, 'not in the checkpoint, keeps its initialisation; '
+                           'check depth and init_cfg.prefix')
+    weights = [k for k in own if not k.endswith(('running_mean', 'running_var',
+                                                 'num_batches_tracked'))]
+    filled = [k for k in weights if k in tensors]
+    if len(filled) < MIN_LOADED_FRACTION * len(weights):
+        raise CheckpointError(
+            f'checkpoint {checkpoint!r} ({layout}) fills only {len(filled)} of the '
+            f'{len(weights)} weight tensors of {name} (first checkpoint keys: '
+            f'{first_keys(backbone)}); set init_cfg.prefix to the prefix of its backbone keys '
+            'and depth to the pretrained depth')
+    report.loaded = [k for k in own if k in tensors]
+    model.load_state_dict(tensors, strict=False)
+    print_log(report.text(len(own)), logger=logger,
+              level=logging.WARNING if report.suspicious else logging.INFO)
+    return report.as_dict()
+
+
+def load_backbone_checkpoint(model: nn.Module, checkpoint: str, prefix: Optional[str] = None,
+                             logger='current') -> dict:
+    """The one entry: :func:`load_resnet_checkpoint` for a ResNet, else
+    :func:`load_vit_checkpoint`."""
+    load = load_resnet_checkpoint if is_resnet(model) else load_vit_checkpoint
+    return load(model, checkpoint, prefix=prefix, logger=logger)
