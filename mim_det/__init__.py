@@ -4,10 +4,11 @@ built on the OpenMMLab stack (mmengine, mmcv, mmpretrain, mmdet, mmseg).
 Importing the package (directly, or through ``custom_imports = dict(imports=['mim_det'])`` in a
 config) registers the pretraining components (mmpretrain scope) and the runner-level hooks;
 ``import mim_det.downstream`` adds the detection/segmentation parts (:mod:`mim_det.registry`
-lists what is registered where). It also installs three process-wide
+lists what is registered where). It also installs four process-wide
 fixes: for mmengine 0.10.7 on torch >= 2.6, safe loading of mmengine checkpoints under
 ``weights_only=True`` and atomic checkpoint writes; for mmcv 2.1.0 on NumPy 2, negative hue
-jitter (``mim_det.engine.numpy2_hue_fix``).
+jitter (``mim_det.engine.numpy2_hue_fix``); and a cache for mmengine's yapf formatting of configs,
+which otherwise costs seconds per run (``mim_det.engine.config_text_cache``).
 """
 __version__ = '0.1.0'
 
@@ -18,11 +19,12 @@ import warnings
 warnings.filterwarnings('ignore', message='pkg_resources is deprecated', category=UserWarning)
 
 from .engine import (allow_mmengine_checkpoint_globals, install_atomic_local_backend,  # noqa: E402
-                     install_numpy2_adjust_hue)
+                     install_config_text_cache, install_numpy2_adjust_hue)
 
 allow_mmengine_checkpoint_globals()
 install_atomic_local_backend()
 install_numpy2_adjust_hue()
+install_config_text_cache()
 
 # models before checkpoint: the loader uses models.layers, the backbones use the loader
 from . import models  # noqa: E402,F401,I001  (registers components)

@@ -91,7 +91,10 @@ def test_cfg_options_accepts_constructor_arguments_not_in_config():
     check_cfg_options(cfg, {'model.backbone.drop_path_rate': 0.1,
                             'train_dataloader.drop_last': True,
                             'randomness.diff_rank_seed': True,
-                            'train_dataloader.dataset.pipeline.1.scale': 32})
+                            'train_dataloader.dataset.pipeline.1.scale': 32,
+                            'compile': True})  # read by Runner.train, not an argument
+    with pytest.raises(ValueError, match="did you mean 'compile'"):
+        check_cfg_options(cfg, {'compil': True})
     with pytest.raises(ValueError, match='drop_path_rat'):
         check_cfg_options(cfg, {'model.backbone.drop_path_rat': 0.1})
     with pytest.raises(ValueError, match='index'):

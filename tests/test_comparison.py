@@ -155,6 +155,8 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
     again = run_tool(cmd)
     assert again.returncode == 0, again.stderr[-3000:]
     started = [line for line in out.splitlines() if line.endswith(' ...')]
-    assert len(started) == 13  # 2 x (det train, draw, test, seg train, test) + 3 pretraining
+    # 2 x (det train + test, draw, seg train + test) + pretraining, export, reconstruction
+    assert len(started) == 9
+    assert 'Evaluation report (train.py --test)' in report
     assert again.stdout.count('done before, skipped') == len(started)
     assert not [line for line in again.stdout.splitlines() if line.endswith(' ...')]

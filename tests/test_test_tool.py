@@ -18,15 +18,19 @@ def one_iteration_checkpoint(tmp_path_factory, small_data):
                f'test_dataloader.dataset.data_root={root}',
                f'val_evaluator.ann_file={root}annotations/instances_val2017.json',
                f'test_evaluator.ann_file={root}annotations/instances_val2017.json']
+    # --test: the same process evaluates the final weights (compared with tools/test.py below)
     result = run_tool([sys.executable, 'tools/train.py', CONFIG, '--work-dir', str(work),
-                       '--no-validate', '--cfg-options', *options, 'train_cfg.max_iters=1',
+                       '--no-validate', '--test', '--cfg-options', *options,
+                       'train_cfg.max_iters=1',
                        'default_hooks.checkpoint.interval=1', 'train_dataloader.batch_size=2'])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert 'Evaluation report (train.py --test)' in result.stdout
     return work / 'iter_1.pth', options
 
 
 def test_report_predictions_and_drawings(one_iteration_checkpoint, tmp_path):
     ckpt, options = one_iteration_checkpoint
+    in_training = json.load(open(ckpt.parent / 'test_metrics.json'))
     out = tmp_path / 'preds.pkl'
     result = run_tool([sys.executable, 'tools/test.py', CONFIG, str(ckpt), '--work-dir',
                        str(tmp_path / 'w'), '--out', str(out), '--show-dir', str(tmp_path / 'vis'),
@@ -36,6 +40,9 @@ def test_report_predictions_and_drawings(one_iteration_checkpoint, tmp_path):
     metrics = json.load(open(tmp_path / 'w' / 'test_metrics.json'))['metrics']
     for key in ('coco/bbox_mAP', 'coco/bbox_mAP_50', 'coco/segm_mAP', 'coco/segm_mAP_75'):
         assert -1.0 <= metrics[key] <= 1.0, key
+    # train.py --test evaluated the same weights in the training process: the same report
+    assert in_training['checkpoint'] == str(ckpt)
+    assert in_training['metrics'] == metrics
     predictions = pickle.load(open(out, 'rb'))
     num_val = len(json.load(open(options[-1].split('=', 1)[1]))['images'])
     assert len(predictions) == num_val

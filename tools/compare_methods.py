@@ -7,8 +7,9 @@ For every selected pretraining method (``methods`` of the recipes file) and ever
 tiny pretraining on ``<data>/pretrain`` (``tools/train.py``), backbone export, reconstruction
 grids; then the tiny Mask R-CNN (ViTDet for the ViTs) on ``<data>/coco`` and the tiny UperNet on
 ``<data>/ade``
-fine-tuned from the export and evaluated by ``tools/test.py`` (mmdet ``CocoMetric``, mmseg
-``IoUMetric``), with drawn detections of 8 validation images. Each downstream recipe a method
+fine-tuned from the export and evaluated in the same process (``tools/train.py --test``: mmdet
+``CocoMetric``, mmseg ``IoUMetric``), with drawn detections of 8 validation images
+(``tools/test.py --show-dir``). Each downstream recipe a method
 uses is also trained from scratch with the same configs and seed (its *twin*); ``scratch`` rows
 are those twins. Prints and writes the table (``table.md``, ``table.csv``, ``gains.png``) and
 ``results.json`` under the work dir; every run logs to TensorBoard under it.
@@ -33,8 +34,8 @@ PROG = 'compare_methods'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAMP = 'step_done.json'
 #: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
-STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'detection': 2.6,
-               'draw': 0.12, 'segmentation': 1.1, 'test': 0.25}
+STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'detection': 2.8,
+               'draw': 0.12, 'segmentation': 1.3}
 
 
 def parse_args(argv=None):
@@ -201,8 +202,7 @@ def main(argv=None) -> int:
             + STEP_WEIGHT['reconstruct'] * bool(recipes.methods[n].get('reconstruct'))
             for n in pretrained)
         + (len(pretrained) + len(twins))
-        * (STEP_WEIGHT['detection'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['segmentation']
-           + 2 * STEP_WEIGHT['test']))
+        * (STEP_WEIGHT['detection'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['segmentation']))
     job = Job(work, weight)
     print(f'{PROG}: methods {", ".join(names)}; scratch twins {", ".join(twins.values())}; '
           f'seeds {", ".join(map(str, seeds))}; data {data}; work dir {work}', flush=True)
@@ -219,18 +219,15 @@ def main(argv=None) -> int:
                 + list(args.cfg_options)
             job.run(f'{row}-seed{seed}-{kind}', kind, out,
                     [py, 'tools/train.py', configs[kind], '--work-dir', out, '--no-validate',
-                     '--cfg-options', *opts])
-            ckpt = _last_checkpoint(out)
-            test_opts = [o for o in opts if not o.startswith('randomness.')]
+                     '--test', '--cfg-options', *opts])
             if kind == 'detection':
+                ckpt = _last_checkpoint(out)
+                test_opts = [o for o in opts if not o.startswith('randomness.')]
                 job.run(f'{row}-seed{seed}-draw', 'draw', osp.join(out, 'vis'),
                         [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
                          osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
                          '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'])
-            job.run(f'{row}-seed{seed}-{kind}-test', 'test', osp.join(out, 'test'),
-                    [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
-                     osp.join(out, 'test'), '--cfg-options', *test_opts])
-            reports[kind] = _test_report(osp.join(out, 'test'))
+            reports[kind] = _test_report(out)
         return metrics_from_reports(reports['detection'], reports['segmentation'])
 
     runs: List[RunResult] = []

@@ -8,7 +8,6 @@ them to ``<work_dir>/test_metrics.json``. ``--out`` dumps the raw predictions (p
 ``--show-dir`` saves drawn predictions through the config's visualization hook.
 """
 import argparse
-import json
 import os
 import os.path as osp
 
@@ -19,7 +18,7 @@ from mmengine.config import Config, DictAction
 from mim_det.engine import finish_distributed, prepare_cpu_distributed
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
 from mim_det.cli.config_checks import drop_pretrained_init_cfgs, find_registered
-from mim_det.cli.runner_setup import build_runner, load_config
+from mim_det.cli.runner_setup import build_runner, load_config, write_test_report
 
 _state = {'cfg': None}
 
@@ -94,21 +93,7 @@ def main(argv=None):
 
     from mmengine.dist import is_main_process
     if is_main_process():
-        import numbers
-        # mmseg reports numpy float32 scalars (numbers.Real), mmdet Python floats
-        report = {k: (float(v) if isinstance(v, numbers.Real) else str(v))
-                  for k, v in (metrics or {}).items()}
-        os.makedirs(cfg.work_dir, exist_ok=True)
-        path = osp.join(cfg.work_dir, 'test_metrics.json')
-        with open(path, 'w') as f:
-            json.dump(dict(config=args.config, checkpoint=args.checkpoint, metrics=report), f,
-                      indent=2)
-        width = max([len(k) for k in report] + [6])
-        print('\nEvaluation report')
-        for key, value in report.items():
-            print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
-                  else f'  {key:<{width}}  {value}')
-        print(f'  (written to {path})')
+        write_test_report(cfg, args.config, args.checkpoint, metrics, 'test.py')
     finish_distributed()
     return 0
 

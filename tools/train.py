@@ -2,7 +2,11 @@
 
     python tools/train.py CONFIG [--work-dir DIR] [--resume [auto|PATH]] [--amp]
                           [--auto-scale-lr] [--cfg-options KEY=VALUE ...]
-                          [--launcher none|pytorch|slurm]
+                          [--launcher none|pytorch|slurm] [--no-validate] [--test]
+
+``--test`` evaluates the final weights with the config's test dataloader and evaluator in the
+same process after training, and writes ``<work_dir>/test_metrics.json`` as ``tools/test.py``
+does (one start-up instead of two; the comparison job uses it for every fine-tuning run).
 
 Distributed: ``bash tools/dist_train.sh CONFIG GPUS`` (torchrun) or ``tools/slurm_train.sh``.
 Known mistakes (missing data, missing checkpoint, unknown type, unknown --cfg-options key) end
@@ -18,7 +22,7 @@ from mmengine.config import Config, DictAction
 
 from mim_det.engine import finish_distributed, prepare_cpu_distributed
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
-from mim_det.cli.runner_setup import build_runner, load_config
+from mim_det.cli.runner_setup import build_runner, load_config, write_test_report
 
 _state = {'cfg': None}
 
@@ -38,6 +42,9 @@ def parse_args(argv=None):
                         help='scale the lr by (GPUs x batch per GPU x accumulative_counts) / '
                         'auto_scale_lr.base_batch_size')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
+    parser.add_argument('--test', action='store_true',
+                        help='after training, test the final weights (test dataloader and '
+                        'evaluator) and write <work_dir>/test_metrics.json, as tools/test.py')
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='override config keys, e.g. train_cfg.max_iters=100 '
@@ -95,7 +102,11 @@ def build_config(args) -> Config:
         cfg.custom_hooks = list(hooks) + [dict(type='RNGStateHook')]
 
     check_checkpoint_paths(cfg)
-    check_data_paths(cfg, splits=('train', 'val') if cfg.get('val_dataloader') else ('train', ))
+    splits = ['train'] + ['val'] * bool(cfg.get('val_dataloader')) + ['test'] * bool(args.test)
+    if args.test and not (cfg.get('test_dataloader') and cfg.get('test_evaluator')):
+        raise CLIError(f'--test: {args.config} has no test_dataloader / test_evaluator; add them '
+                       'or test later with tools/test.py')
+    check_data_paths(cfg, splits=tuple(splits))
     return cfg
 
 
@@ -107,6 +118,15 @@ def main(argv=None):
         print(f'train.py: --resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
     runner = build_runner(cfg)
     runner.train()
+    if args.test:
+        metrics = runner.test()
+        from mmengine.dist import is_main_process
+        if is_main_process():
+            checkpoint = '(final weights of this run, not saved)'
+            if _has_checkpoint(cfg.work_dir):
+                with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
+                    checkpoint = f.read().strip()
+            write_test_report(cfg, args.config, checkpoint, metrics, 'train.py --test')
     finish_distributed()
     return 0
 

@@ -43,8 +43,9 @@ param_scheduler = [
 train_cfg = dict(type='IterBasedTrainLoop', max_iters=max_iters)
 auto_scale_lr = dict(base_batch_size=16)
 
+# a checkpoint every 1000 iterations (about a minute of work; each save also formats the config)
 default_hooks = dict(
-    logger=dict(type='LoggerHook', interval=10),
-    checkpoint=dict(type='CheckpointHook', interval=100, by_epoch=False, max_keep_ckpts=2))
-log_processor = dict(window_size=10)
+    logger=dict(type='LoggerHook', interval=50),
+    checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False, max_keep_ckpts=2))
+log_processor = dict(window_size=50)
 randomness = dict(seed=0, deterministic=True)

@@ -93,9 +93,14 @@ def _implicit_target(path: List[str], node: dict) -> Any:
     return None
 
 
+#: top-level keys mmengine's Runner reads from its config without taking them as arguments
+#: (``cfg.get('compile')`` in ``Runner.train``: torch.compile of the model)
+RUNNER_CONFIG_KEYS = {'compile', 'runner_type'}
+
+
 def _runner_arguments() -> set:
     from mmengine.runner import Runner
-    return set(inspect.signature(Runner.__init__).parameters) - {'self'}
+    return (set(inspect.signature(Runner.__init__).parameters) - {'self'}) | RUNNER_CONFIG_KEYS
 
 
 # ----------------------------------------------------------------------------------------------
@@ -144,7 +149,7 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
                 target = node['type']
             else:
                 target = _implicit_target(parts[:depth], node)
-            choices = set(node)
+            choices = set(node) | (_runner_arguments() if depth == 0 else set())
             if target is not None:
                 accepted = _accepted_kwargs(target)
                 if accepted is None or part in accepted:

@@ -1,4 +1,9 @@
-"""From a config file and command-line overrides to an mmengine Runner (shared by the tools)."""
+"""From a config file and command-line overrides to an mmengine Runner, and from its test
+metrics to the report file (shared by the tools)."""
+import json
+import numbers
+import os
+import os.path as osp
 from typing import Callable, Optional
 
 from mmengine.config import Config
@@ -32,3 +37,25 @@ def build_runner(cfg: Config):
         return RUNNERS.build(cfg)
     from mmengine.runner import Runner
     return Runner.from_cfg(cfg)
+
+
+def write_test_report(cfg: Config, config_path: str, checkpoint: str, metrics: Optional[dict],
+                      prog: str) -> str:
+    """Print ``metrics`` and write them to ``<work_dir>/test_metrics.json``; returns the path.
+
+    Call on the main process only. mmseg reports numpy float32 scalars (``numbers.Real``),
+    mmdet Python floats; both become JSON floats.
+    """
+    report = {k: (float(v) if isinstance(v, numbers.Real) else str(v))
+              for k, v in (metrics or {}).items()}
+    os.makedirs(cfg.work_dir, exist_ok=True)
+    path = osp.join(cfg.work_dir, 'test_metrics.json')
+    with open(path, 'w') as f:
+        json.dump(dict(config=config_path, checkpoint=checkpoint, metrics=report), f, indent=2)
+    width = max([len(k) for k in report] + [6])
+    print(f'\nEvaluation report ({prog})')
+    for key, value in report.items():
+        print(f'  {key:<{width}}  {value:.4f}' if isinstance(value, float)
+              else f'  {key:<{width}}  {value}')
+    print(f'  (written to {path})')
+    return path
