@@ -352,6 +352,83 @@ def test_sdpa_equals_naive_in_the_backbone():
         torch.testing.assert_close(g[name], g_naive[name], rtol=1e-3, atol=1e-4, msg=name)
 
 
+# ------------------------------------------------ decomposed position folded into q and k
+def test_query_terms_times_key_codes_is_the_decomposed_bias():
+    from mim_det.models.layers import grid_key_codes
+    rel = randomize_positions(DecomposedRelPos(8, (3, 4)))
+    q = torch.randn(2, 3, 1 + 5 * 6, 8)  # a cls token, then a 5 x 6 grid (tables resampled)
+    terms = torch.nn.functional.pad(rel.query_terms(q, (5, 6), 1), (0, 0, 1, 0))
+    codes = grid_key_codes((5, 6), 1)
+    assert codes.shape == (31, 11) and (codes[0] == 0).all() and (codes[1:].sum(-1) == 2).all()
+    torch.testing.assert_close(terms @ codes.t(), rel(q, (5, 6), 1), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('case', ['global_cls', 'float_mask', 'bool_mask', 'dropout_off'])
+def test_folded_decomposed_rel_pos_equals_the_explicit_bias(case):
+    """Values and gradients (inputs, qkv, every table) of the folded attention equal the
+    explicit (N, N) bias through SDPA and the naive matmul, within 1e-5 in fp32."""
+    grid = (3, 4)
+    n = 12 + (case == 'global_cls')
+    kwargs = dict(rel_pos_cfgs=[DECOMPOSED], rel_pos_grid=(2, 3))
+    torch.manual_seed(0)
+    folded = randomize_positions(Attention(D, HEADS, rel_pos_impl='folded', **kwargs))
+    explicit = Attention(D, HEADS, rel_pos_impl='explicit', **kwargs)
+    naive = Attention(D, HEADS, use_sdpa=False, **kwargs)
+    assert folded.fold_rel_pos and not explicit.fold_rel_pos and not naive.fold_rel_pos
+    for other in (explicit, naive):
+        other.load_state_dict(folded.state_dict())
+    torch.manual_seed(1)
+    mask = None
+    if case == 'float_mask':  # window padding: -inf on some keys
+        mask = torch.zeros(2, 1, 1, n)
+        mask[0, ..., [3, 7, 11]] = float('-inf')
+    elif case == 'bool_mask':
+        mask = (torch.rand(2, 1, n, n) > 0.4) | torch.eye(n, dtype=torch.bool)
+    x = torch.randn(2, n, D, requires_grad=True)
+    weight = torch.randn(2, n, D)
+    results = []
+    for attn in (folded, explicit, naive):
+        out = attn(x, grid, attn_mask=mask)
+        (out * weight).sum().backward()
+        results.append((out.detach(), x.grad.clone(), grads(attn)))
+        x.grad = None
+    ref_out, ref_gx, ref_g = results[1]
+    assert ref_g.keys() == dict(folded.named_parameters()).keys()
+    for out, gx, g in (results[0], results[2]):
+        torch.testing.assert_close(out, ref_out, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(gx, ref_gx, rtol=1e-5, atol=1e-5)
+        for name in ref_g:
+            torch.testing.assert_close(g[name], ref_g[name], rtol=1e-5, atol=1e-5, msg=name)
+    assert ref_g['rel_pos.rel_pos_h'].abs().max() > 1e-3  # the tables do get gradients
+
+
+def test_folded_backbone_equals_explicit_with_padded_windows():
+    model = build(rel_pos_cfgs=[DECOMPOSED], window_size=3).train()  # 5 x 7: padded windows
+    explicit = twin(model, rel_pos_impl='explicit')
+    assert all(layer.attn.fold_rel_pos for layer in model.layers)
+    assert not any(layer.attn.fold_rel_pos for layer in explicit.layers)
+    x = torch.randn(2, 3, 80, 112)
+    out, out_explicit = model(x)[0], explicit(x)[0]
+    torch.testing.assert_close(out, out_explicit, rtol=1e-5, atol=1e-5)
+    weight = torch.randn_like(out)
+    (out * weight).sum().backward()
+    (out_explicit * weight).sum().backward()
+    g, g_explicit = grads(model), grads(explicit)
+    assert len(g) == len(list(model.parameters()))
+    for name in g:
+        torch.testing.assert_close(g[name], g_explicit[name], rtol=1e-5, atol=1e-5, msg=name)
+
+
+def test_only_a_lone_decomposed_bias_is_folded():
+    assert not Attention(D, HEADS, rel_pos_cfgs=BOTH, rel_pos_grid=(2, 3)).fold_rel_pos
+    assert not Attention(D, HEADS).fold_rel_pos
+    with pytest.raises(ValueError, match="rel_pos_impl='fold'"):
+        Attention(D, HEADS, rel_pos_impl='fold')
+    assert Attention(D, HEADS, rel_pos_cfgs=[DECOMPOSED], rel_pos_grid=(8, 8)).fold_rel_pos
+    assert not Attention(D, HEADS, rel_pos_cfgs=[DECOMPOSED], rel_pos_grid=(8, 8),
+                         use_sdpa=False).fold_rel_pos
+
+
 # ------------------------------------------------------------------- checkpointing, drop path
 def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
     """Also with drop path on: the recomputation replays the same random drops."""

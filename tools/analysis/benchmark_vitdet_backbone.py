@@ -1,4 +1,5 @@
-"""ViTDet backbone cost: SDPA against naive attention, with and without activation checkpointing.
+"""ViTDet backbone cost: folded and explicit relative position through SDPA against naive
+attention, with and without activation checkpointing.
 
     python tools/analysis/benchmark_vitdet_backbone.py [--device cpu|cuda] [--amp [bf16|fp16]]
         [--img-size 1024] [--arch b] [--batch-size 1] [--warmup N] [--iters N] [--repeats N]
@@ -6,13 +7,17 @@
 Measures forward + backward (loss = mean of the output map, no optimizer step) of ``PlainViT``
 with the ViTDet settings (Li et al. 2022): patch 16, window 14, global blocks 2, 5, 8, 11,
 decomposed relative position, absolute position from the 224 px grid, drop path 0.1, train mode.
-Four variants run side by side in one invocation, round-robin ``--repeats`` times (each keeps its
+The variants run side by side in one invocation, round-robin ``--repeats`` times (each keeps its
 fastest run, which evens out a noisy shared machine):
 
-* ``sdpa``     -- attention through ``F.scaled_dot_product_attention`` (the default),
-* ``sdpa+cp``  -- the same with activation checkpointing of every block (``with_cp=True``),
-* ``naive``    -- explicit ``softmax(q k^T / sqrt(d) + bias) v`` (``use_sdpa=False``),
-* ``naive+cp`` -- naive with checkpointing.
+* ``folded``    -- the decomposed relative position folded into q and k, SDPA's fused kernel
+                   (``rel_pos_impl='folded'``; the default ``'auto'`` is this),
+* ``folded+cp`` -- the same with activation checkpointing of every block (``with_cp=True``),
+* ``sdpa``      -- the (N, N) bias as SDPA's ``attn_mask`` (``rel_pos_impl='explicit'``; a
+                   float mask that needs gradients sends SDPA to its math path),
+* ``sdpa+cp``   -- the same with checkpointing,
+* ``naive``     -- explicit ``softmax(q k^T / sqrt(d) + bias) v`` (``use_sdpa=False``),
+* ``naive+cp``  -- naive with checkpointing.
 
 Every run is its own subprocess, so one variant's peak memory cannot hide another's. Peak memory
 is measured as in ``benchmark_pretrain_throughput.py``: on CUDA ``torch.cuda.max_memory_allocated``
@@ -32,11 +37,13 @@ import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
 from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  # noqa: E402
                                         time_steps)
 
-VARIANTS = {  # name: (use_sdpa, with_cp)
-    'sdpa': (True, False),
-    'sdpa+cp': (True, True),
-    'naive': (False, False),
-    'naive+cp': (False, True),
+VARIANTS = {  # name: (use_sdpa, with_cp, rel_pos_impl)
+    'folded': (True, False, 'folded'),
+    'folded+cp': (True, True, 'folded'),
+    'sdpa': (True, False, 'explicit'),
+    'sdpa+cp': (True, True, 'explicit'),
+    'naive': (False, False, 'explicit'),
+    'naive+cp': (False, True, 'explicit'),
 }
 # ViTDet ViT-B/16 (Li et al. 2022, App. A.2)
 VITDET = dict(patch_size=16, pretrain_img_size=224, use_abs_pos=True,
@@ -77,10 +84,10 @@ def run_case(case: dict) -> dict:
     from mim_det.downstream import PlainViT
 
     device = torch.device(case['device'])
-    use_sdpa, with_cp = VARIANTS[case['variant']]
+    use_sdpa, with_cp, rel_pos_impl = VARIANTS[case['variant']]
     torch.manual_seed(0)
     model = PlainViT(arch=case['arch'], img_size=case['img_size'], use_sdpa=use_sdpa,
-                     with_cp=with_cp, **VITDET).to(device).train()
+                     with_cp=with_cp, rel_pos_impl=rel_pos_impl, **VITDET).to(device).train()
     x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
     amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])
 
@@ -128,13 +135,13 @@ def main(argv=None):
             except RuntimeError as exc:
                 print(exc)
                 return 1
-            print(f'  pass {rep + 1}/{repeats} {variant:<9}: {row["ms_per_iter"]:9.1f} ms/iter, '
+            print(f'  pass {rep + 1}/{repeats} {variant:<10}: {row["ms_per_iter"]:9.1f} ms/iter, '
                   f'peak {row["peak_bytes"] / 2**20:8.0f} MB', flush=True)
             if variant not in best or row['ms_per_iter'] < best[variant]['ms_per_iter']:
                 best[variant] = row
 
     ref = best.get('naive')
-    head = (f'{"variant":<10}{"ms/iter":>11}{"peak MB":>10}{"speed-up vs naive":>19}'
+    head = (f'{"variant":<11}{"ms/iter":>11}{"peak MB":>10}{"speed-up vs naive":>19}'
             f'{"memory vs naive":>17}')
     print('\n' + head + '\n' + '-' * len(head))
     for variant in args.variants:
@@ -142,7 +149,7 @@ def main(argv=None):
         speed = f'{ref["ms_per_iter"] / r["ms_per_iter"]:.2f}x' if ref else '-'
         memory = (f'{r["peak_bytes"] / ref["peak_bytes"]:.2f}x'
                   if ref and ref['peak_bytes'] else '-')
-        print(f'{variant:<10}{r["ms_per_iter"]:>11.1f}{r["peak_bytes"] / 2**20:>10.0f}'
+        print(f'{variant:<11}{r["ms_per_iter"]:>11.1f}{r["peak_bytes"] / 2**20:>10.0f}'
               f'{speed:>19}{memory:>17}')
     print('\npeak MB: ' + ('torch.cuda.max_memory_allocated (weights + gradients + activations)'
                            if gpu else 'peak RSS over the RSS after building model and input '

@@ -72,6 +72,9 @@ class ViTBase(BaseModule):
         with_cp: activation checkpointing of every block during training.
         use_sdpa: attention through ``scaled_dot_product_attention`` (``False``: explicit
             matmul, the reference for benchmarks and tests).
+        rel_pos_impl: ``'auto'`` / ``'folded'``: a ``DecomposedRelPos`` (ViTDet) is folded
+            into the queries and keys, so SDPA's fused kernels run without an (N, N) bias;
+            ``'explicit'``: the (N, N) bias (the reference). Other biases are explicit.
         init_cfg: ``dict(type='Pretrained', checkpoint=..., prefix=None)`` loads any supported
             checkpoint through :func:`mim_det.checkpoint.load_vit_checkpoint` (it prints a
             categorised report); ``None``: initialisation from scratch.
@@ -105,6 +108,7 @@ class ViTBase(BaseModule):
                  norm_cfg: dict = dict(type='LN', eps=1e-6),
                  with_cp: bool = False,
                  use_sdpa: bool = True,
+                 rel_pos_impl: str = 'auto',
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
         name = type(self).__name__
@@ -162,7 +166,7 @@ class ViTBase(BaseModule):
                 rel_pos_grid=(window, window) if window else full_grid,
                 layer_scale_init_value=layer_scale_init_value, drop_rate=drop_rate,
                 attn_drop_rate=attn_drop_rate, drop_path_rate=dpr[i], qkv_bias=qkv_bias,
-                norm_cfg=norm_cfg, use_sdpa=use_sdpa))
+                norm_cfg=norm_cfg, use_sdpa=use_sdpa, rel_pos_impl=rel_pos_impl))
         if final_norm:
             self.ln1 = build_norm_layer(norm_cfg, self.embed_dims)
         if out_type == 'avg_featmap':

@@ -23,7 +23,8 @@ RelPosBiasTable   B[idx(i, j), head] (BEiT Eq. 5, the      ``rel_pos_bias.relati
 ================  ======================================  ====================================
 
 All tables start at zero (an untrained bias is plain attention). The tensor maths are small pure
-functions (:func:`resize_rel_pos`, :func:`relative_table`, :func:`piecewise_index`,
+functions (:func:`resize_rel_pos`, :func:`relative_table`, :func:`decomposed_query_terms`,
+:func:`grid_key_codes`, :func:`piecewise_index`,
 :func:`bucket_matrix`, :func:`rel_pos_table_index`, :func:`resize_rel_pos_bias_table`), testable
 alone.
 """
@@ -81,6 +82,45 @@ def relative_table(table: torch.Tensor, size: int) -> torch.Tensor:
     return table[coords[:, None] - coords[None, :] + size - 1]
 
 
+def decomposed_query_terms(q_grid: torch.Tensor, r_h: torch.Tensor,
+                           r_w: torch.Tensor) -> torch.Tensor:
+    """The two halves of the decomposed bias, per query and key row / key column.
+
+    Args:
+        q_grid: unscaled queries on the grid (B, h, H, W, d).
+        r_h, r_w: per-pair tables (H, H, d) and (W, W, d) of :func:`relative_table`.
+
+    Returns:
+        (B, h, H * W, H + W): ``[q_i . R_h[h_i - k] for k < H] ++ [q_i . R_w[w_i - l] for l < W]``
+        (MViTv2 Eq. 3 before the broadcast over key pairs).
+    """
+    b, heads, h, w, _ = q_grid.shape
+    bias_h = torch.einsum('bnhwc,hkc->bnhwk', q_grid, r_h)  # over key rows
+    bias_w = torch.einsum('bnhwc,wkc->bnhwk', q_grid, r_w)  # over key columns
+    return torch.cat([bias_h, bias_w], -1).reshape(b, heads, h * w, h + w)
+
+
+@lru_cache(maxsize=64)
+def _grid_key_codes_cpu(grid_h: int, grid_w: int, num_extra: int) -> torch.Tensor:
+    rows = torch.arange(grid_h).repeat_interleave(grid_w)
+    cols = torch.arange(grid_w).repeat(grid_h)
+    codes = torch.cat([F.one_hot(rows, grid_h), F.one_hot(cols, grid_w)], -1).float()
+    return F.pad(codes, (0, 0, num_extra, 0))  # extra (cls) keys: no code, no bias
+
+
+@lru_cache(maxsize=64)
+def _grid_key_codes_on(grid_h, grid_w, num_extra, dtype, device):
+    return _grid_key_codes_cpu(grid_h, grid_w, num_extra).to(device=device, dtype=dtype)
+
+
+def grid_key_codes(grid_hw: Tuple[int, int], num_extra_tokens: int = 0,
+                   dtype: torch.dtype = torch.float32, device=None) -> torch.Tensor:
+    """Row and column one-hot codes of every key (E + H * W, H + W); zero rows for the E extra
+    tokens. ``decomposed_query_terms(q) @ codes.T`` is the decomposed bias (cached per device)."""
+    return _grid_key_codes_on(int(grid_hw[0]), int(grid_hw[1]), int(num_extra_tokens), dtype,
+                              str(torch.device(device) if device is not None else 'cpu'))
+
+
 @MODELS.register_module()
 class DecomposedRelPos(nn.Module):
     """ViTDet's decomposed relative position (Li et al. ECCV 2022, following MViTv2 Eq. 3).
@@ -89,8 +129,16 @@ class DecomposedRelPos(nn.Module):
     ``rel_pos_h`` (2 S_h - 1, d) and ``rel_pos_w`` (2 S_w - 1, d) shared by the heads, sized for
     ``grid_hw`` = (S_h, S_w) (the window in window blocks, the whole map in global blocks) and
     linearly resampled on another grid. Pairs with extra (cls) tokens get no bias.
+
+    The bias is separable: ``b_ij = t_i . c_j`` with the query terms t_i
+    (:func:`decomposed_query_terms`, H + W values) and the one-hot row/column codes c_j of the
+    key (:func:`grid_key_codes`). :meth:`fold` appends them to the queries and keys, so
+    ``q' k'^T = q k^T * scale + b`` and an attention kernel computes the biased attention
+    without the (N, N) bias tensor (``foldable``; :class:`~.attention.Attention` uses it).
     """
     attr_name = 'rel_pos'
+    #: the bias is a dot product of per-query and per-key vectors (see :meth:`fold`)
+    foldable = True
 
     def __init__(self, head_dims: int, grid_hw: Tuple[int, int], num_heads: int = None):
         super().__init__()
@@ -98,18 +146,36 @@ class DecomposedRelPos(nn.Module):
         self.rel_pos_h = nn.Parameter(torch.zeros(2 * self.grid_hw[0] - 1, head_dims))
         self.rel_pos_w = nn.Parameter(torch.zeros(2 * self.grid_hw[1] - 1, head_dims))
 
-    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int],
-                num_extra_tokens: int = 0) -> torch.Tensor:
-        """q (B, h, N, d) -> bias (B, h, N, N)."""
+    def query_terms(self, q: torch.Tensor, grid_hw: Tuple[int, int],
+                    num_extra_tokens: int = 0) -> torch.Tensor:
+        """q (B, h, N, d) -> (B, h, H * W, H + W) terms of the grid queries."""
         h, w = grid_hw
         b, heads, _, d = q.shape
         r_h = relative_table(self.rel_pos_h, h).to(q.dtype)  # (H, H, d)
         r_w = relative_table(self.rel_pos_w, w).to(q.dtype)  # (W, W, d)
-        q_grid = q[:, :, num_extra_tokens:].reshape(b, heads, h, w, d)
-        bias_h = torch.einsum('bnhwc,hkc->bnhwk', q_grid, r_h)  # over key rows
-        bias_w = torch.einsum('bnhwc,wkc->bnhwk', q_grid, r_w)  # over key columns
+        return decomposed_query_terms(q[:, :, num_extra_tokens:].reshape(b, heads, h, w, d),
+                                      r_h, r_w)
+
+    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int],
+                num_extra_tokens: int = 0) -> torch.Tensor:
+        """q (B, h, N, d) -> bias (B, h, N, N), explicitly (the reference for :meth:`fold`)."""
+        h, w = grid_hw
+        b, heads = q.shape[:2]
+        terms = self.query_terms(q, grid_hw, num_extra_tokens).reshape(b, heads, h, w, h + w)
+        bias_h, bias_w = terms[..., :h], terms[..., h:]
         bias = (bias_h[..., :, None] + bias_w[..., None, :]).reshape(b, heads, h * w, h * w)
         return _pad_extra_tokens(bias, num_extra_tokens)
+
+    def fold(self, q: torch.Tensor, k: torch.Tensor, grid_hw: Tuple[int, int],
+             num_extra_tokens: int, scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Queries and keys (B, h, N, d) -> (B, h, N, d + H + W) each, with
+        ``q' k'^T = scale * q k^T + bias``: ``q' = [scale q, t]``, ``k' = [k, c]``."""
+        b, heads, n, _ = q.shape
+        terms = F.pad(self.query_terms(q, grid_hw, num_extra_tokens),
+                      (0, 0, num_extra_tokens, 0))  # extra (cls) queries: no bias
+        codes = grid_key_codes(grid_hw, num_extra_tokens, q.dtype, q.device)
+        return (torch.cat([q * scale, terms], -1),
+                torch.cat([k, codes.expand(b, heads, n, codes.shape[-1])], -1))
 
     def extra_repr(self) -> str:
         return f'grid_hw={self.grid_hw}'
