@@ -122,17 +122,25 @@ def main(argv=None):
         metrics = runner.test()
         from mmengine.dist import is_main_process
         if is_main_process():
-            checkpoint = '(final weights of this run, not saved)'
-            if _has_checkpoint(cfg.work_dir):
-                with open(osp.join(cfg.work_dir, 'last_checkpoint')) as f:
-                    checkpoint = f.read().strip()
-            write_test_report(cfg, args.config, checkpoint, metrics, 'train.py --test')
+            write_test_report(cfg, args.config, _final_checkpoint(runner), metrics,
+                              'train.py --test')
     finish_distributed()
     return 0
 
 
 def _has_checkpoint(work_dir: str) -> bool:
     return osp.isfile(osp.join(work_dir, 'last_checkpoint'))
+
+
+def _final_checkpoint(runner) -> str:
+    """The checkpoint holding the weights just tested: the last one saved if it was saved at
+    the final iteration (or epoch), else a note that those weights were not saved."""
+    if _has_checkpoint(runner.work_dir):
+        with open(osp.join(runner.work_dir, 'last_checkpoint')) as f:
+            path = f.read().strip()
+        if osp.basename(path) in (f'iter_{runner.iter}.pth', f'epoch_{runner.epoch}.pth'):
+            return path
+    return '(final weights of this run, not saved as a checkpoint)'
 
 
 if __name__ == '__main__':
