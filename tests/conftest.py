@@ -38,14 +38,19 @@ def load_tool(name: str):
     return module
 
 
-def run_tool(args, cwd=ROOT, timeout=900, env=None):
-    """Run a command in a subprocess with this interpreter's environment; return the result."""
+def tool_env(env=None) -> dict:
+    """This interpreter's environment for a tool subprocess (the repo on PYTHONPATH, one
+    OpenMP thread unless set), updated with ``env``."""
     full_env = dict(os.environ)
     full_env['PYTHONPATH'] = ROOT + os.pathsep + full_env.get('PYTHONPATH', '')
     full_env.setdefault('OMP_NUM_THREADS', '1')
-    if env:
-        full_env.update(env)
-    return subprocess.run(args, cwd=cwd, env=full_env, capture_output=True, text=True,
+    full_env.update(env or {})
+    return full_env
+
+
+def run_tool(args, cwd=ROOT, timeout=900, env=None):
+    """Run a command in a subprocess with this interpreter's environment; return the result."""
+    return subprocess.run(args, cwd=cwd, env=tool_env(env), capture_output=True, text=True,
                           timeout=timeout)
 
 

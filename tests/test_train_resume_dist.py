@@ -2,6 +2,8 @@
 import glob
 import os.path as osp
 import shutil
+import signal
+import subprocess
 import sys
 
 import pytest
@@ -9,19 +11,22 @@ import torch
 
 import mim_det  # noqa: F401  (safe loading of mmengine checkpoints)
 
-from conftest import free_port, run_tool
+from conftest import ROOT, free_port, run_tool, tool_env
 
 MAE_TINY = 'configs/mae/mae_vit-tiny-p8_8xb8-embedded.py'
 LOMAR_TINY = 'configs/lomar/pretrain_tiny_embedded.py'
 FINETUNE_TINY = 'configs/lomar/finetune_tiny_embedded.py'
 
 
-def _train(work_dir, data, max_iters, *extra, config=LOMAR_TINY):
-    args = [sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir), *extra,
+def _train_args(work_dir, data, max_iters, *extra, config=LOMAR_TINY):
+    return [sys.executable, 'tools/train.py', config, '--work-dir', str(work_dir), *extra,
             '--cfg-options', f'train_dataloader.dataset.data_root={data}/pretrain',
             f'train_cfg.max_iters={max_iters}', 'default_hooks.checkpoint.interval=3',
             'default_hooks.logger.interval=1']
-    result = run_tool(args)
+
+
+def _train(work_dir, data, max_iters, *extra, config=LOMAR_TINY):
+    result = run_tool(_train_args(work_dir, data, max_iters, *extra, config=config))
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -70,6 +75,34 @@ def test_resume_without_generator_states_diverges(runs, tmp_path, small_data):
     _train(stopped, small_data, 6, '--resume', str(ckpt_path))
     a, b = _weights(runs / 'straight' / 'iter_6.pth'), _weights(stopped / 'iter_6.pth')
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_sigterm_checkpoints_exits_75_and_resume_matches_uninterrupted_run(runs, tmp_path,
+                                                                          small_data):
+    """A real SIGTERM (what Slurm and torchrun send) to a real tools/train.py once it logs
+    iteration 1: a checkpoint at the next iteration boundary (1 if the signal lands before the
+    hook's check of iteration 1, else later), exit status 75, and ``--resume`` (auto) ends
+    bitwise where the uninterrupted run ends."""
+    work = tmp_path / 'preempted'
+    process = subprocess.Popen(_train_args(work, small_data, 6), cwd=ROOT, env=tool_env(),
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    for line in process.stdout:
+        output.append(line)
+        if 'Iter(train) [1/6]' in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    output.extend(process.stdout)
+    status = process.wait(timeout=600)
+    text = ''.join(output)
+    assert status == 75, text[-3000:]
+    checkpoint = open(work / 'last_checkpoint').read()
+    stopped_at = int(osp.basename(checkpoint)[len('iter_'):-len('.pth')])
+    assert 1 <= stopped_at < 6 and osp.isfile(checkpoint), text[-3000:]
+    assert 'PreemptionHook: SIGTERM received' in text
+    assert f'train.py: preempted by SIGTERM at iteration {stopped_at}' in text
+    _train(work, small_data, 6, '--resume')
+    _assert_same(_weights(runs / 'straight' / 'iter_6.pth'), _weights(work / 'iter_6.pth'))
 
 
 def test_resume_auto_finds_latest_checkpoint(tmp_path, small_data):
@@ -174,3 +207,49 @@ def test_slurm_script_launches_two_cpu_tasks(tmp_path, small_data):
     text = open(glob.glob(str(work / '*' / '*.log'))[0]).read()
     assert 'Distributed launcher: slurm' in text and 'GPU number: 2' in text
     assert osp.isfile(work / 'iter_2.pth')
+
+
+# srun / scontrol stand-ins that record their command lines; srun's first call ends as a
+# preempted train.py does (status 75), later calls succeed.
+RECORDING_SRUN = r'''#!/usr/bin/env bash
+echo "srun $*" >> "$CALLS"
+calls=$(grep -c '^srun' "$CALLS")
+[ "$calls" -eq 1 ] && exit 75
+exit 0
+'''
+RECORDING_SCONTROL = r'''#!/usr/bin/env bash
+echo "scontrol $*" >> "$CALLS"
+'''
+
+
+def _slurm_script(tmp_path, env):
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    for name, text in (('srun', RECORDING_SRUN), ('scontrol', RECORDING_SCONTROL)):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    calls = tmp_path / 'calls.txt'
+    full_env = {'PATH': f'{bin_dir}:/usr/bin:/bin', 'CALLS': str(calls), **env}
+    result = run_tool(['bash', 'tools/slurm_train.sh', 'p', 'job', MAE_TINY, str(tmp_path / 'w'),
+                       '--cfg-options', 'train_cfg.max_iters=2'], env=full_env)
+    return result, calls.read_text().splitlines()
+
+
+def test_slurm_script_restarts_a_preempted_run_with_resume(tmp_path):
+    result, calls = _slurm_script(tmp_path, {})
+    assert result.returncode == 0, result.stderr
+    assert len(calls) == 2 and '--resume' not in calls[0]
+    assert calls[1].endswith('train_cfg.max_iters=2 --resume')
+    assert 'starting again with --resume (restart 1 of at most 10)' in result.stderr
+
+
+def test_slurm_script_requeues_its_batch_job(tmp_path):
+    result, calls = _slurm_script(tmp_path, {'SLURM_JOB_ID': '4242'})
+    assert result.returncode == 0, result.stderr
+    assert calls[1:] == ['scontrol requeue 4242'] and len(calls) == 2
+
+
+def test_slurm_script_resumes_a_requeued_job_and_honours_max_requeues(tmp_path):
+    result, calls = _slurm_script(tmp_path, {'SLURM_RESTART_COUNT': '1', 'MAX_REQUEUES': '0'})
+    assert result.returncode == 75  # no restart allowed: the preempted status is passed on
+    assert calls == [calls[0]] and calls[0].endswith('--resume')

@@ -8,6 +8,10 @@
 same process after training, and writes ``<work_dir>/test_metrics.json`` as ``tools/test.py``
 does (one start-up instead of two; the comparison job uses it for every fine-tuning run).
 
+Every run skips optimiser steps with a non-finite loss or gradients (``NonFiniteStepHook``) and
+answers SIGTERM / SIGUSR1 with a checkpoint at the next iteration boundary and exit status 75
+(``PreemptionHook``); ``--resume`` then continues exactly.
+
 Distributed: ``bash tools/dist_train.sh CONFIG GPUS`` (torchrun) or ``tools/slurm_train.sh``.
 Known mistakes (missing data, missing checkpoint, unknown type, unknown --cfg-options key) end
 with one ``train.py: error: ...`` line naming the key/path and the fix.
@@ -15,16 +19,19 @@ with one ``train.py: error: ...`` line naming the key/path and the fix.
 import argparse
 import os
 import os.path as osp
+import sys
 
 import _bootstrap  # noqa: F401
 
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import finish_distributed, prepare_cpu_distributed
+from mim_det.engine.hooks import NonFiniteTrainingError, PREEMPTED_EXIT_CODE, TrainingPreempted
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
 from mim_det.cli.runner_setup import build_runner, load_config, write_test_report
 
 _state = {'cfg': None}
+RUN_SAFETY_HOOKS = ('RNGStateHook', 'NonFiniteStepHook', 'PreemptionHook')
 
 
 def parse_args(argv=None):
@@ -96,10 +103,13 @@ def build_config(args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
 
-    # Exact resume needs generator states in checkpoints (mim_det.engine.RNGStateHook).
-    hooks = cfg.get('custom_hooks') or []
-    if not any(isinstance(h, dict) and h.get('type') == 'RNGStateHook' for h in hooks):
-        cfg.custom_hooks = list(hooks) + [dict(type='RNGStateHook')]
+    # Every run gets exact resume (generator states in checkpoints), skipped non-finite steps and
+    # a checkpoint on SIGTERM / SIGUSR1, unless the config configures these hooks itself.
+    hooks = list(cfg.get('custom_hooks') or [])
+    for hook_type in RUN_SAFETY_HOOKS:
+        if not any(isinstance(h, dict) and h.get('type') == hook_type for h in hooks):
+            hooks.append(dict(type=hook_type))
+    cfg.custom_hooks = hooks
 
     check_checkpoint_paths(cfg)
     splits = ['train'] + ['val'] * bool(cfg.get('val_dataloader')) + ['test'] * bool(args.test)
@@ -117,7 +127,14 @@ def main(argv=None):
     if args.resume == 'auto' and not _has_checkpoint(cfg.work_dir):
         print(f'train.py: --resume: no checkpoint in {cfg.work_dir} yet; starting from scratch')
     runner = build_runner(cfg)
-    runner.train()
+    try:
+        runner.train()
+    except TrainingPreempted as exc:
+        finish_distributed()
+        print(f'train.py: {exc}', file=sys.stderr)
+        return PREEMPTED_EXIT_CODE
+    except NonFiniteTrainingError as exc:
+        raise CLIError(str(exc)) from exc
     if args.test:
         metrics = runner.test()
         from mmengine.dist import is_main_process
