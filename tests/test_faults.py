@@ -7,10 +7,13 @@ from hooks (NaN written into a batch, an inf gradient through a tensor hook) and
 exact resume is in ``test_train_resume_dist.py``.
 """
 import functools
+import glob
 import os
 import os.path as osp
 import signal
+import subprocess
 import sys
+import time
 import uuid
 
 import pytest
@@ -21,20 +24,23 @@ from mmengine.runner import Runner
 from mmengine.structures import BaseDataElement
 
 import mim_det  # noqa: F401  (registers the hooks)
-from mim_det.engine.hooks import (NonFiniteStepHook, NonFiniteTrainingError, PreemptionHook,
-                                  TrainingPreempted)
+from mim_det.engine.hooks import (CheckpointWriteError, NonFiniteStepHook, NonFiniteTrainingError,
+                                  PreemptionHook, TrainingPreempted)
 
-from conftest import ROOT, free_port, run_tool
+from conftest import ROOT, free_port, run_tool, tool_env
 
 
 class ToyRegressor(BaseModel):
     """BatchNorm (running statistics) + a linear layer; loss = mean squared output."""
 
-    def __init__(self):
+    def __init__(self, ballast_mb: float = 0):
         super().__init__()
         torch.manual_seed(0)
         self.norm = torch.nn.BatchNorm1d(4)
         self.fc = torch.nn.Linear(4, 2)
+        # a constant buffer that makes checkpoints big enough to fill a disk or to be killed
+        # in the middle of being written
+        self.register_buffer('ballast', torch.ones(int(ballast_mb * 2**18)))
 
     def forward(self, inputs, data_samples=None, mode='tensor'):
         out = self.fc(self.norm(torch.stack(inputs)))
@@ -102,20 +108,22 @@ class RecordState(Hook):
 
 
 def _run(tmp_path, hooks, max_iters=8, optim_wrapper=None, max_epochs=None, shuffle=False,
-         resume_from=None, **runner_kwargs):
+         resume_from=None, ema=True, ballast_mb=0, checkpoint=None, **runner_kwargs):
     """Train the toy model (8 iterations, or ``max_epochs`` of 4 iterations) in this process."""
     train_cfg = (dict(by_epoch=True, max_epochs=max_epochs) if max_epochs else
                  dict(by_epoch=False, max_iters=max_iters))
     runner = Runner(**runner_kwargs,
-        model=ToyRegressor(), work_dir=str(tmp_path), experiment_name=f'toy_{uuid.uuid4().hex}',
+        model=ToyRegressor(ballast_mb), work_dir=str(tmp_path), experiment_name=f'toy_{uuid.uuid4().hex}',
         train_dataloader=dict(dataset=ToyData(), batch_size=4, num_workers=0,
                               sampler=dict(type='DefaultSampler', shuffle=shuffle),
                               collate_fn=dict(type='pseudo_collate')),
-        train_cfg=train_cfg, resume=resume_from is not None, load_from=resume_from,
+        train_cfg=train_cfg, resume=resume_from is not None,
+        load_from=None if resume_from == 'auto' else resume_from,
         optim_wrapper=optim_wrapper or dict(optimizer=dict(type='AdamW', lr=0.05)),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook', interval=1000, by_epoch=False),
+        default_hooks=dict(checkpoint=checkpoint or dict(type='CheckpointHook', interval=1000,
+                                                         by_epoch=False),
                            logger=dict(type='LoggerHook', interval=1)),
-        custom_hooks=[EMAHook(momentum=0.5)] + hooks,
+        custom_hooks=[EMAHook(momentum=0.5)] * ema + hooks,
         randomness=dict(seed=0), default_scope='mmengine')
     runner.train()
     return runner
@@ -292,5 +300,118 @@ def test_ranks_agree_to_skip_a_step_that_is_nan_on_one_rank(tmp_path):
     assert all(torch.isfinite(v.float()).all() for s in states for v in s[5].values())
 
 
+
+@pytest.fixture
+def small_filesystem(tmp_path):
+    """A real 8 MB tmpfs (needs the right to mount, which root has here and in CI)."""
+    mount_point = tmp_path / 'fs'
+    mount_point.mkdir()
+    mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f'cannot mount a tmpfs here: {mounted.stderr.strip()}')
+    yield mount_point
+    subprocess.run(['umount', '-l', str(mount_point)], check=True)
+
+
+class FillDisk(Hook):
+    """Before iteration ``at_iter``, write a file until the work dir's file system has only
+    ``leave_bytes`` free: room for the logs, not for the next checkpoint."""
+
+    def __init__(self, at_iter: int, leave_bytes: int):
+        self.at_iter, self.leave_bytes = at_iter, leave_bytes
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        if runner.iter + 1 != self.at_iter:
+            return
+        chunk = bytes(64 * 1024)
+        with open(osp.join(runner.work_dir, 'filler'), 'wb') as f:
+            while True:
+                stat = os.statvfs(runner.work_dir)
+                if stat.f_bavail * stat.f_frsize <= self.leave_bytes + len(chunk):
+                    break
+                f.write(chunk)
+                f.flush()
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(small_filesystem):
+    """mmengine deletes the checkpoint that max_keep_ckpts=1 drops before writing the next one;
+    on a full disk that loses both. Here the new one fails and the old one stays."""
+    work = small_filesystem / 'work'
+    with pytest.raises(CheckpointWriteError) as failure:
+        _run(work, [FillDisk(at_iter=3, leave_bytes=256 * 1024)], ema=False, ballast_mb=2,
+             checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=1))
+    message = str(failure.value)
+    assert 'No space left on device' in message, message
+    assert f'could not write checkpoint {work}/iter_4.pth' in message
+    assert f'the previous checkpoint {work}/iter_2.pth is intact' in message
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_2.pth')
+    assert torch.load(work / 'iter_2.pth', weights_only=True)['meta']['iter'] == 2
+    assert not osp.exists(work / 'iter_4.pth')
+    assert not glob.glob(str(work / '.*.tmp'))  # the partial temporary file was removed
+
+
+def test_disk_full_with_two_kept_checkpoints_frees_the_oldest_and_goes_on(small_filesystem):
+    """With max_keep_ckpts=2 the checkpoint a save would drop anyway (never the latest) is
+    deleted first when the disk is full, and training completes."""
+    work = small_filesystem / 'work'
+    _run(work, [FillDisk(at_iter=5, leave_bytes=256 * 1024)], ema=False, ballast_mb=2,
+         checkpoint=dict(type='CheckpointHook', interval=2, by_epoch=False, max_keep_ckpts=2))
+    assert sorted(osp.basename(p) for p in glob.glob(str(work / 'iter_*.pth'))) == [
+        'iter_6.pth', 'iter_8.pth']
+    assert open(work / 'last_checkpoint').read() == str(work / 'iter_8.pth')
+    assert torch.load(work / 'iter_8.pth', weights_only=True)['meta']['iter'] == 8
+    log = _log_text(work)
+    assert f'no space left for {work}/iter_6.pth; deleted {work}/iter_2.pth' in log
+
+
+def _checkpoint_writer(work_dir: str) -> None:
+    """Train the toy model for a long time with an 8 MB checkpoint after every iteration,
+    resuming from ``last_checkpoint`` if there is one (the kill -9 test below runs this)."""
+    resume = 'auto' if osp.isfile(osp.join(work_dir, 'last_checkpoint')) else None
+    _run(work_dir, [], max_iters=100000, ema=False, ballast_mb=8, resume_from=resume,
+         checkpoint=dict(type='CheckpointHook', interval=1, by_epoch=False, max_keep_ckpts=2))
+
+
+def test_kill_9_during_checkpoint_writes_never_leaves_a_bad_latest_checkpoint(tmp_path):
+    """Real ``kill -9`` of a training process at several moments after a checkpoint write has
+    started (0 to 20 ms into it): every time, ``last_checkpoint`` names a complete checkpoint
+    that loads, every ``iter_*.pth`` loads, the next start removes the partial temporary file,
+    and training continues from where it was."""
+    work = tmp_path / 'work'
+    previous_iter, killed_mid_write = 0, 0
+    for delay in (0.0, 0.001, 0.003, 0.006, 0.01, 0.02):
+        process = subprocess.Popen(
+            [sys.executable, osp.join(ROOT, 'tests', 'test_faults.py'), 'checkpoint-writer',
+             str(work)], cwd=ROOT, env=tool_env(), stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 120
+        start_marker = osp.getmtime(work / 'last_checkpoint') if previous_iter else None
+        # wait until this process has written one checkpoint, then for its next write to start
+        while time.monotonic() < deadline and process.poll() is None:
+            if osp.isfile(work / 'last_checkpoint') and \
+                    osp.getmtime(work / 'last_checkpoint') != start_marker:
+                break
+            time.sleep(0.001)
+        while time.monotonic() < deadline and process.poll() is None:
+            if glob.glob(str(work / '.iter_*.pth.*.tmp')):
+                break
+            time.sleep(0.0002)
+        assert process.poll() is None, process.stderr.read()[-3000:]
+        time.sleep(delay)
+        process.kill()
+        process.wait()
+        killed_mid_write += bool(glob.glob(str(work / '.iter_*.pth.*.tmp')))
+        latest = open(work / 'last_checkpoint').read()
+        iteration = torch.load(latest, weights_only=True)['meta']['iter']
+        for path in glob.glob(str(work / 'iter_*.pth')):
+            torch.load(path, weights_only=True)
+        assert iteration > previous_iter  # the restarted run resumed and went on
+        previous_iter = iteration
+    assert killed_mid_write >= 3, killed_mid_write  # most kills hit a write in progress
+
+
 if __name__ == '__main__' and sys.argv[1:2] == ['ddp-worker']:
     _ddp_worker(sys.argv[2])
+if __name__ == '__main__' and sys.argv[1:2] == ['checkpoint-writer']:
+    _checkpoint_writer(sys.argv[2])

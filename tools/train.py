@@ -26,7 +26,7 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import finish_distributed, prepare_cpu_distributed
-from mim_det.engine.hooks import NonFiniteTrainingError, PREEMPTED_EXIT_CODE, TrainingPreempted
+from mim_det.engine.hooks import PREEMPTED_EXIT_CODE, TrainingPreempted
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
 from mim_det.cli.runner_setup import build_runner, load_config, write_test_report
 
@@ -133,8 +133,6 @@ def main(argv=None):
         finish_distributed()
         print(f'train.py: {exc}', file=sys.stderr)
         return PREEMPTED_EXIT_CODE
-    except NonFiniteTrainingError as exc:
-        raise CLIError(str(exc)) from exc
     if args.test:
         metrics = runner.test()
         from mmengine.dist import is_main_process

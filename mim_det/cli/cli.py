@@ -1,7 +1,7 @@
 """The one place where command-line tools turn known user errors into one line.
 
 Known errors (bad config keys, missing data or checkpoints, unknown registry types, a broken
-environment) print ``<tool>: error: <what and how to fix>`` on stderr and exit with status 2.
+environment, a run stopped by a fault it detected) print ``<tool>: error: <what and how to fix>`` on stderr and exit with status 2.
 Anything else is a bug and keeps its full traceback. ``MIM_DET_TRACEBACK=1`` shows the
 traceback for known errors too.
 """
@@ -12,6 +12,7 @@ from typing import Callable, Optional
 from mmengine.config import Config
 
 from ..checkpoint.errors import CheckpointError
+from ..engine.errors import RunStoppedError
 from .config_checks import describe_registry_error
 from .errors import UserError
 
@@ -21,7 +22,7 @@ class CLIError(UserError, RuntimeError):
 
 
 def _one_line(exc: BaseException, cfg: Optional[Config]) -> Optional[str]:
-    if isinstance(exc, (UserError, CheckpointError)):
+    if isinstance(exc, (UserError, CheckpointError, RunStoppedError)):
         return str(exc)
     if isinstance(exc, KeyError):
         return describe_registry_error(exc, cfg)

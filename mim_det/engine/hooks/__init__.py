@@ -1,8 +1,9 @@
+from .checkpoint_hook import CheckpointWriteError, SafeOrderCheckpointHook
 from .fp16_compression_hook import Fp16CompressionHook
 from .non_finite_step_hook import NonFiniteStepHook, NonFiniteTrainingError
 from .preemption_hook import PREEMPTED_EXIT_CODE, PreemptionHook, TrainingPreempted
 from .rng_state_hook import RNGStateHook, capture_rng_state, restore_rng_state
 
-__all__ = ['Fp16CompressionHook', 'NonFiniteStepHook', 'NonFiniteTrainingError',
-           'PREEMPTED_EXIT_CODE', 'PreemptionHook', 'TrainingPreempted', 'RNGStateHook',
-           'capture_rng_state', 'restore_rng_state']
+__all__ = ['CheckpointWriteError', 'SafeOrderCheckpointHook', 'Fp16CompressionHook',
+           'NonFiniteStepHook', 'NonFiniteTrainingError', 'PREEMPTED_EXIT_CODE', 'PreemptionHook',
+           'TrainingPreempted', 'RNGStateHook', 'capture_rng_state', 'restore_rng_state']

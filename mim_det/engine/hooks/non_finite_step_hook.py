@@ -50,13 +50,14 @@ from mmengine.optim import AmpOptimWrapper, OptimWrapperDict
 from mmengine.registry import HOOKS
 
 from ..atomic_local_backend import atomic_write_bytes
+from ..errors import RunStoppedError
 from .boundary_checkpoint import save_boundary_checkpoint
 from .rank_flags import all_ranks_agree
 
 RUNNING_STAT_NAMES = ('running_mean', 'running_var', 'num_batches_tracked')
 
 
-class NonFiniteTrainingError(RuntimeError):
+class NonFiniteTrainingError(RunStoppedError):
     """Raised when ``max_consecutive`` steps in a row were non-finite."""
 
 
