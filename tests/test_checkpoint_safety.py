@@ -125,3 +125,65 @@ def test_rng_state_roundtrip():
     second = (random.random(), np.random.rand(), torch.rand(3))
     assert first[0] == second[0] and first[1] == second[1]
     assert torch.equal(first[2], second[2])
+
+
+class _CreatesFile:
+    """A pickle payload that creates a file when unpickled (``open(path, 'w')``)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return (open, (self.path, 'w'))
+
+
+FINETUNE = 'configs/lomar/finetune_tiny_embedded.py'
+
+
+def _finetune_options(data):
+    return ['model.backbone.arch.embed_dims=64', 'model.backbone.arch.num_layers=2',
+            'model.backbone.arch.feedforward_channels=128', 'model.head.in_channels=64',
+            *(f'{split}_dataloader.dataset.data_root={data}/classify'
+              for split in ('train', 'val', 'test')), 'train_cfg.max_epochs=1']
+
+
+@pytest.mark.parametrize('entry', ['resume', 'load_from', 'init_cfg', 'test', 'export'])
+def test_hostile_checkpoint_is_refused_by_every_tool_and_runs_nothing(tmp_path, small_data,
+                                                                      entry):
+    """A crafted checkpoint whose unpickling would create a file, given to each tool that reads
+    weights: one-line refusal naming the file, exit status 2, and no file appears."""
+    import sys
+
+    from conftest import run_tool
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'state_dict': {'w': torch.zeros(1)}, 'meta': _CreatesFile(marker)}, evil)
+    options = _finetune_options(small_data)
+    train = [sys.executable, 'tools/train.py', FINETUNE, '--work-dir', str(tmp_path / 'w')]
+    command = {
+        'resume': train + ['--resume', str(evil), '--cfg-options', *options,
+                           'model.backbone.init_cfg=None'],
+        'load_from': train + ['--cfg-options', *options, 'model.backbone.init_cfg=None',
+                              f'load_from={evil}'],
+        'init_cfg': train + ['--cfg-options', *options,
+                             f'model.backbone.init_cfg.checkpoint={evil}'],
+        'test': [sys.executable, 'tools/test.py', FINETUNE, str(evil), '--work-dir',
+                 str(tmp_path / 'w'), '--cfg-options', *options],
+        'export': [sys.executable, 'tools/export_backbone.py', str(evil),
+                   str(tmp_path / 'out.safetensors')],
+    }[entry]
+    result = run_tool(command)
+    errors = [line for line in result.stderr.splitlines() if 'error:' in line]
+    assert result.returncode == 2, result.stdout[-2000:] + result.stderr[-3000:]
+    assert len(errors) == 1 and f"refused to load checkpoint '{evil}'" in errors[0], errors
+    assert 'open' in errors[0]  # torch's reason names the global it refused
+    assert not marker.exists()
+
+
+def test_the_hostile_payload_does_create_the_file_when_unpickled_unsafely(tmp_path):
+    """The control for the test above: the payload is real."""
+    marker = tmp_path / 'pwned'
+    evil = tmp_path / 'evil.pth'
+    torch.save({'meta': _CreatesFile(marker)}, evil)
+    torch.load(evil, weights_only=False)
+    assert marker.exists()

@@ -50,6 +50,23 @@ def test_export_metadata(pretrained):
     assert state['layers.0.attn.rpe_k.lookup_table_weight'].abs().sum() > 0
 
 
+def test_export_checksum_catches_a_flipped_byte(pretrained, tmp_path):
+    import shutil
+
+    from mim_det.checkpoint import CheckpointError, load_backbone_export
+    _, meta = load_backbone_export(pretrained['export'])
+    assert len(meta['sha256']) == 64
+    corrupt = tmp_path / 'corrupt.safetensors'
+    shutil.copy(pretrained['export'], corrupt)
+    with open(corrupt, 'r+b') as f:  # the last byte belongs to the last tensor's data
+        f.seek(-1, 2)
+        last = f.read(1)
+        f.seek(-1, 2)
+        f.write(bytes([last[0] ^ 0x10]))
+    with pytest.raises(CheckpointError, match='is corrupt: its tensors do not match the checksum'):
+        load_backbone_export(str(corrupt))
+
+
 def test_export_loads_into_a_plain_backbone_with_identical_features(pretrained):
     from mmengine.runner import load_checkpoint
     cfg = Config.fromfile(osp.join(ROOT, TINY))

@@ -36,7 +36,7 @@ from typing import Optional
 from mmengine.config import Config
 
 from .errors import CheckpointError
-from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict
+from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict, tensors_sha256
 
 POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos',
                 'SimMIMViT': 'shared_rel_pos_bias', 'ResNet': 'none', 'ResNetV1c': 'none',
@@ -111,6 +111,7 @@ def export_backbone(checkpoint: str, out: str, prefix: Optional[str] = None) -> 
         'num_extra_tokens': '0' if convnet else '1',
         'source': osp.basename(checkpoint),
         'iteration': str(meta_in.get('iter', '')),
+        'sha256': tensors_sha256(tensors),
     }
     os.makedirs(osp.dirname(osp.abspath(out)), exist_ok=True)
     tmp = f'{out}.tmp{os.getpid()}'

@@ -1,14 +1,28 @@
 """Reading checkpoint files: ``.pth`` (weights-only unpickling) and mim_det ``.safetensors``
 exports, into (tensors, export metadata or ``None``)."""
+import hashlib
 import json
 import os.path as osp
+import pickle
+import warnings
 from typing import Dict, Optional, Tuple
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, unpickling_refusal
 
 EXPORT_FORMAT = 'mim_det.backbone/1'
+
+
+def tensors_sha256(tensors: Dict[str, torch.Tensor]) -> str:
+    """SHA-256 over every tensor's name, dtype, shape and bytes, in name order: the checksum an
+    export carries in its metadata (``sha256``) and the loader verifies."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f'{name}|{tensor.dtype}|{tuple(tensor.shape)}|'.encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def load_torch_checkpoint(path: str) -> dict:
@@ -16,7 +30,10 @@ def load_torch_checkpoint(path: str) -> dict:
     if not osp.isfile(path):
         raise CheckpointError(f'checkpoint {path!r} does not exist; pass the .pth file a '
                               'training run wrote (e.g. work_dirs/<config>/iter_N.pth)')
-    return torch.load(path, map_location='cpu', weights_only=True)
+    try:
+        return torch.load(path, map_location='cpu', weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(unpickling_refusal(path, exc)) from exc
 
 
 def model_state_dict(checkpoint: dict) -> Dict[str, torch.Tensor]:
@@ -44,7 +61,16 @@ def load_backbone_export(path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
         meta[key] = json.loads(meta[key]) if meta.get(key) else None
     for key in ('patch_size', 'img_size', 'num_extra_tokens'):
         meta[key] = int(meta[key])
-    return load_file(path), meta
+    tensors = load_file(path)
+    stored = meta.get('sha256')
+    if stored is None:
+        warnings.warn(f'backbone export {path!r} carries no checksum (written before exports '
+                      'had one); its tensors cannot be verified; export it again to add one')
+    elif tensors_sha256(tensors) != stored:
+        raise CheckpointError(f'backbone export {path!r} is corrupt: its tensors do not match '
+                              f'the checksum in its metadata (sha256 {stored[:12]}...); copy it '
+                              'again or export it again with tools/export_backbone.py')
+    return tensors, meta
 
 
 def read_checkpoint(path: str) -> Tuple[Dict[str, torch.Tensor], Optional[dict]]:

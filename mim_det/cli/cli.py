@@ -6,12 +6,13 @@ Anything else is a bug and keeps its full traceback. ``MIM_DET_TRACEBACK=1`` sho
 traceback for known errors too.
 """
 import os
+import pickle
 import sys
 from typing import Callable, Optional
 
 from mmengine.config import Config
 
-from ..checkpoint.errors import CheckpointError
+from ..checkpoint.errors import CheckpointError, unpickling_refusal
 from ..engine.errors import RunStoppedError
 from .config_checks import describe_registry_error
 from .errors import UserError
@@ -26,6 +27,10 @@ def _one_line(exc: BaseException, cfg: Optional[Config]) -> Optional[str]:
         return str(exc)
     if isinstance(exc, KeyError):
         return describe_registry_error(exc, cfg)
+    if isinstance(exc, pickle.UnpicklingError):
+        # raised inside mmengine's loading of load_from / --resume (mim_det's own loaders
+        # already raise CheckpointError naming the file)
+        return unpickling_refusal((cfg or {}).get('load_from') or '(the checkpoint)', exc)
     if isinstance(exc, FileNotFoundError):
         return f'{exc}; check the path'
     return None
