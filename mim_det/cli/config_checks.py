@@ -164,7 +164,7 @@ def check_cfg_options(cfg: Config, options: dict) -> None:
 # ----------------------------------------------------------------------------------------------
 # data paths
 
-def _dataset_cfgs(cfg: Config) -> Iterator[Tuple[str, dict]]:
+def dataset_cfgs(cfg: Config) -> Iterator[Tuple[str, dict]]:
     def walk(path: str, node) -> Iterator[Tuple[str, dict]]:
         if isinstance(node, dict):
             if 'data_root' in node or 'ann_file' in node or 'data_prefix' in node:
@@ -209,7 +209,7 @@ def _missing_data_fix(cfg: Config, key: str, root: str) -> str:
 
 def check_data_paths(cfg: Config, splits=('train', 'val', 'test')) -> None:
     """Every dataset's ``data_root``, ``ann_file`` and ``data_prefix`` paths must exist."""
-    for key, ds in _dataset_cfgs(cfg):
+    for key, ds in dataset_cfgs(cfg):
         if key.split('_', 1)[0] not in splits:
             continue
         root = ds.get('data_root') or ''
