@@ -10,7 +10,9 @@ does (one start-up instead of two; the comparison job uses it for every fine-tun
 
 Every run skips optimiser steps with a non-finite loss or gradients (``NonFiniteStepHook``) and
 answers SIGTERM / SIGUSR1 with a checkpoint at the next iteration boundary and exit status 75
-(``PreemptionHook``); ``--resume`` then continues exactly.
+(``PreemptionHook``); ``--resume`` then continues exactly. Unreadable training images are
+skipped and listed in ``<work_dir>/skipped_files.txt`` for pretraining, an error naming the
+file downstream (``UnreadableImageHook``).
 
 Distributed: ``bash tools/dist_train.sh CONFIG GPUS`` (torchrun) or ``tools/slurm_train.sh``.
 Known mistakes (missing data, missing checkpoint, unknown type, unknown --cfg-options key) end
@@ -28,10 +30,11 @@ from mmengine.config import Config, DictAction
 from mim_det.engine import finish_distributed, prepare_cpu_distributed
 from mim_det.engine.hooks import PREEMPTED_EXIT_CODE, TrainingPreempted
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
-from mim_det.cli.runner_setup import build_runner, load_config, write_test_report
+from mim_det.cli.runner_setup import (apply_unreadable_image_policy, build_runner, load_config,
+                                      write_test_report)
 
 _state = {'cfg': None}
-RUN_SAFETY_HOOKS = ('RNGStateHook', 'NonFiniteStepHook', 'PreemptionHook')
+RUN_SAFETY_HOOKS = ('RNGStateHook', 'NonFiniteStepHook', 'PreemptionHook', 'UnreadableImageHook')
 
 
 def parse_args(argv=None):
@@ -103,13 +106,15 @@ def build_config(args) -> Config:
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
 
-    # Every run gets exact resume (generator states in checkpoints), skipped non-finite steps and
-    # a checkpoint on SIGTERM / SIGUSR1, unless the config configures these hooks itself.
+    # Every run gets exact resume (generator states in checkpoints), skipped non-finite steps, a
+    # checkpoint on SIGTERM / SIGUSR1 and a policy for unreadable training images, unless the
+    # config configures these hooks itself.
     hooks = list(cfg.get('custom_hooks') or [])
     for hook_type in RUN_SAFETY_HOOKS:
         if not any(isinstance(h, dict) and h.get('type') == hook_type for h in hooks):
             hooks.append(dict(type=hook_type))
     cfg.custom_hooks = hooks
+    apply_unreadable_image_policy(cfg)
 
     check_checkpoint_paths(cfg)
     splits = ['train'] + ['val'] * bool(cfg.get('val_dataloader')) + ['test'] * bool(args.test)

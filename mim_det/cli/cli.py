@@ -24,7 +24,7 @@ class CLIError(UserError, RuntimeError):
 
 def _one_line(exc: BaseException, cfg: Optional[Config]) -> Optional[str]:
     if isinstance(exc, (UserError, CheckpointError, RunStoppedError)):
-        return str(exc)
+        return _worker_message(str(exc))
     if isinstance(exc, KeyError):
         return describe_registry_error(exc, cfg)
     if isinstance(exc, pickle.UnpicklingError):
@@ -34,6 +34,15 @@ def _one_line(exc: BaseException, cfg: Optional[Config]) -> Optional[str]:
     if isinstance(exc, FileNotFoundError):
         return f'{exc}; check the path'
     return None
+
+
+def _worker_message(text: str) -> str:
+    """The original message of an error that a DataLoader worker raised (torch re-raises it
+    in the main process with the worker's whole traceback in front)."""
+    if 'Original Traceback' not in text:
+        return text
+    last = text.strip().splitlines()[-1]
+    return last.split(': ', 1)[1] if ': ' in last else last
 
 
 def run_cli(main: Callable[[], Optional[int]], prog: str,

@@ -59,3 +59,44 @@ def write_test_report(cfg: Config, config_path: str, checkpoint: str, metrics: O
               else f'  {key:<{width}}  {value}')
     print(f'  (written to {path})')
     return path
+
+
+def is_pretraining_model(cfg: Config) -> bool:
+    """Whether ``cfg.model`` is a self-supervised pretraining algorithm (an mmpretrain
+    ``BaseSelfSupervisor``), as opposed to a classifier, detector or segmentor."""
+    try:
+        from mmpretrain.models.selfsup import BaseSelfSupervisor
+        from mmpretrain.registry import MODELS
+        model_cls = MODELS.get(cfg.model.type)
+    except (ImportError, KeyError, AttributeError):
+        return False
+    return isinstance(model_cls, type) and issubclass(model_cls, BaseSelfSupervisor)
+
+
+def _image_loading_steps(node):
+    """The ``LoadImageFromFile`` dicts of a dataset config, through dataset wrappers."""
+    if isinstance(node, dict):
+        if node.get('type') == 'LoadImageFromFile':
+            yield node
+        for key in ('dataset', 'datasets', 'pipeline'):
+            if key in node:
+                yield from _image_loading_steps(node[key])
+    elif isinstance(node, (list, tuple)):
+        for item in node:
+            yield from _image_loading_steps(item)
+
+
+def apply_unreadable_image_policy(cfg: Config) -> str:
+    """Set the training pipeline's image loading to the ``UnreadableImageHook`` policy
+    (resolving ``None`` to 'skip' for pretraining, 'fail' otherwise); returns the policy.
+    Validation and test pipelines keep 'fail'."""
+    from mim_det.engine.hooks import SKIPPED_LIST
+    hook = next(h for h in cfg.custom_hooks if h.get('type') == 'UnreadableImageHook')
+    policy = hook.get('policy') or ('skip' if is_pretraining_model(cfg) else 'fail')
+    hook['policy'] = policy
+    loader = cfg.get('train_dataloader') or {}
+    for step in _image_loading_steps(loader.get('dataset')):
+        step.setdefault('on_error', policy)
+        if step['on_error'] == 'skip':
+            step.setdefault('skipped_list', osp.join(osp.abspath(cfg.work_dir), SKIPPED_LIST))
+    return policy

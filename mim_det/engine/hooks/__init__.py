@@ -2,8 +2,11 @@ from .checkpoint_hook import CheckpointWriteError, SafeOrderCheckpointHook
 from .fp16_compression_hook import Fp16CompressionHook
 from .non_finite_step_hook import NonFiniteStepHook, NonFiniteTrainingError
 from .preemption_hook import PREEMPTED_EXIT_CODE, PreemptionHook, TrainingPreempted
+from .unreadable_image_hook import (SKIPPED_LIST, TooManyUnreadableImagesError,
+                                    UnreadableImageHook, skipped_files)
 from .rng_state_hook import RNGStateHook, capture_rng_state, restore_rng_state
 
 __all__ = ['CheckpointWriteError', 'SafeOrderCheckpointHook', 'Fp16CompressionHook',
            'NonFiniteStepHook', 'NonFiniteTrainingError', 'PREEMPTED_EXIT_CODE', 'PreemptionHook',
-           'TrainingPreempted', 'RNGStateHook', 'capture_rng_state', 'restore_rng_state']
+           'TrainingPreempted', 'RNGStateHook', 'capture_rng_state', 'restore_rng_state',
+           'SKIPPED_LIST', 'TooManyUnreadableImagesError', 'UnreadableImageHook', 'skipped_files']
