@@ -27,9 +27,11 @@ import os
 import os.path as osp
 from typing import Optional
 
+import mmpretrain.datasets.transforms  # noqa: F401  (registers mmcv's class first)
 from mmcv.transforms import LoadImageFromFile
 from mmengine.logging import print_log
 from mmengine.registry import TRANSFORMS as ROOT_TRANSFORMS
+from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
 
 from ...engine.errors import RunStoppedError
 
@@ -68,6 +70,8 @@ def read_problem(path: str, exc: BaseException) -> str:
     return f'not decodable ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ""})'
 
 
+@PRETRAIN_TRANSFORMS.register_module('LoadImageFromFile', force=True)
+@ROOT_TRANSFORMS.register_module('LoadImageFromFile', force=True)
 class CheckedLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` + ``on_error`` ('fail' | 'skip') and ``skipped_list`` (a path)."""
 
@@ -108,11 +112,3 @@ class CheckedLoadImageFromFile(LoadImageFromFile):
     def __repr__(self):
         return f'{super().__repr__()[:-1]}, on_error={self.on_error!r})'
 
-
-def register_checked_loading() -> None:
-    """Put :class:`CheckedLoadImageFromFile` under mmcv's name wherever it is looked up."""
-    import mmpretrain.datasets.transforms  # noqa: F401  (registers mmcv's class first)
-    from mmpretrain.registry import TRANSFORMS as PRETRAIN_TRANSFORMS
-    for registry in (ROOT_TRANSFORMS, PRETRAIN_TRANSFORMS):
-        registry.register_module(name='LoadImageFromFile', module=CheckedLoadImageFromFile,
-                                 force=True)

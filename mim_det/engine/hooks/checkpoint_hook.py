@@ -42,7 +42,7 @@ class CheckpointWriteError(RunStoppedError):
     """A checkpoint could not be written; the previous one is intact."""
 
 
-@HOOKS.register_module(name='CheckpointHook', force=True)
+@HOOKS.register_module('CheckpointHook', force=True)
 class SafeOrderCheckpointHook(MMEngineCheckpointHook):
     """``CheckpointHook`` that writes, then points ``last_checkpoint``, then prunes."""
 
