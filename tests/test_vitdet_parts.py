@@ -231,9 +231,12 @@ def test_mask_rcnn_features_from_the_pyramid(mask_rcnn):
 
 def test_layer_decay_through_mmseg_registry(segmentor):
     from mmseg.registry import OPTIM_WRAPPER_CONSTRUCTORS
-    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type='ViTLayerDecayOptimWrapperConstructor', optim_wrapper_cfg=wrapper_cfg(),
-        paramwise_cfg=PARAMWISE))
+    # as an mmseg runner builds it: Registry.build looks in the *current* default scope, which
+    # an earlier test's Runner may have left at 'mmengine'
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+            type='ViTLayerDecayOptimWrapperConstructor', optim_wrapper_cfg=wrapper_cfg(),
+            paramwise_cfg=PARAMWISE))
     assert type(constructor) is ViTLayerDecayOptimWrapperConstructor
     optim_wrapper = constructor(segmentor)
     groups = optim_wrapper.optimizer.param_groups
@@ -247,9 +250,10 @@ def test_layer_decay_through_mmseg_registry(segmentor):
 def test_layer_decay_clear_errors():
     from mmdet.registry import OPTIM_WRAPPER_CONSTRUCTORS
     cfg = wrapper_cfg()
-    constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
-        type='ViTLayerDecayOptimWrapperConstructor', optim_wrapper_cfg=cfg,
-        paramwise_cfg=PARAMWISE))
+    with DefaultScope.overwrite_default_scope('mmdet'):
+        constructor = OPTIM_WRAPPER_CONSTRUCTORS.build(dict(
+            type='ViTLayerDecayOptimWrapperConstructor', optim_wrapper_cfg=cfg,
+            paramwise_cfg=PARAMWISE))
     model = nn.Module()
     model.backbone = nn.Linear(2, 2)
     with pytest.raises(NotImplementedError, match='get_layer_depth'):
