@@ -30,6 +30,50 @@ def small_data(tmp_path_factory):
     return str(out)
 
 
+@pytest.fixture
+def small_data_copy(tmp_path, small_data):
+    """A writable copy of the small dataset, for tests that break files in it."""
+    import pathlib
+    import shutil
+    copy = tmp_path / 'data'
+    shutil.copytree(small_data, copy)
+    return pathlib.Path(copy)
+
+
+def break_coco_training_set(data):
+    """One problem of each kind in ``<data>/coco``'s training set: a 2-point polygon, a
+    zero-area box, a box beyond the right edge, an unknown category, an annotation of an image
+    that does not exist (annotations 0-4), and a missing image file (the last image). Returns
+    the JSON as written."""
+    import json
+    ann_file = data / 'coco' / 'annotations' / 'instances_train2017.json'
+    coco = json.load(open(ann_file))
+    anns = coco['annotations']
+    anns[0]['segmentation'] = [[1.0, 1.0, 5.0, 5.0]]
+    anns[1]['bbox'] = [3.0, 3.0, 0.0, 7.0]
+    image = next(i for i in coco['images'] if i['id'] == anns[2]['image_id'])
+    anns[2]['bbox'] = [image['width'] - 2.0, 0.0, 30.0, 10.0]
+    anns[3]['category_id'] = 999
+    anns[4]['image_id'] = 10 ** 6
+    json.dump(coco, open(ann_file, 'w'))
+    (data / 'coco' / 'train2017' / coco['images'][-1]['file_name']).unlink()
+    return coco
+
+
+def break_ade_training_maps(data):
+    """The first ADE20k training label map resized to 7 x 5, label 200 (not a class) in the
+    second; returns the sorted map paths."""
+    import numpy as np
+    from PIL import Image
+    maps = sorted((data / 'ade' / 'ADEChallengeData2016' / 'annotations' / 'training')
+                  .glob('*.png'))
+    Image.open(maps[0]).resize((7, 5), Image.NEAREST).save(maps[0])
+    labels = np.array(Image.open(maps[1]))
+    labels[0, 0] = 200
+    Image.fromarray(labels).save(maps[1])
+    return maps
+
+
 def load_tool(name: str):
     """Import ``tools/<name>.py`` as a module (its ``main(argv)`` runs in-process)."""
     spec = importlib.util.spec_from_file_location(f'mim_det_tool_{name}', osp.join(TOOLS, f'{name}.py'))

@@ -1,14 +1,12 @@
 """tools/check_dataset.py on real files broken by the test: every problem kind is found,
 counted and named, in the pretraining image list, COCO instances and ADE20k label maps."""
 import json
-import shutil
 import sys
 
-import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_tool
+from conftest import break_ade_training_maps, break_coco_training_set, run_tool
 
 COCO = 'configs/vitdet/mae_maskrcnn_tiny_embedded.py'
 ADE = 'configs/upernet/mae_upernet_tiny_embedded.py'
@@ -28,10 +26,8 @@ def _roots(root, splits=('train', 'val', 'test')):
 
 
 @pytest.fixture
-def data(tmp_path, small_data):
-    copy = tmp_path / 'data'
-    shutil.copytree(small_data, copy)
-    return copy
+def data(small_data_copy):
+    return small_data_copy
 
 
 def test_clean_embedded_data_passes(data, tmp_path):
@@ -56,18 +52,8 @@ def test_unreadable_pretraining_images_are_found(data, tmp_path):
 
 
 def test_bad_coco_annotations_and_images_are_found(data, tmp_path):
-    ann_file = data / 'coco' / 'annotations' / 'instances_train2017.json'
-    coco = json.load(open(ann_file))
+    coco = break_coco_training_set(data)
     anns = coco['annotations']
-    anns[0]['segmentation'] = [[1.0, 1.0, 5.0, 5.0]]             # a 2-point polygon
-    anns[1]['bbox'] = [3.0, 3.0, 0.0, 7.0]                       # zero area
-    image = next(i for i in coco['images'] if i['id'] == anns[2]['image_id'])
-    anns[2]['bbox'] = [image['width'] - 2.0, 0.0, 30.0, 10.0]    # beyond the right edge
-    anns[3]['category_id'] = 999                                 # unknown category
-    anns[4]['image_id'] = 10 ** 6                                # no such image
-    json.dump(coco, open(ann_file, 'w'))
-    missing = data / 'coco' / 'train2017' / coco['images'][-1]['file_name']
-    missing.unlink()                                             # missing image file
     result, reports = _check(COCO, _roots(f'{data}/coco/'), tmp_path)
     assert result.returncode == 1
     train = next(r for r in reports if r['name'].startswith('train'))
@@ -79,12 +65,7 @@ def test_bad_coco_annotations_and_images_are_found(data, tmp_path):
 
 
 def test_bad_segmentation_maps_are_found(data, tmp_path):
-    ade = data / 'ade' / 'ADEChallengeData2016' / 'annotations' / 'training'
-    maps = sorted(ade.glob('*.png'))
-    Image.open(maps[0]).resize((7, 5), Image.NEAREST).save(maps[0])    # wrong size
-    labels = np.array(Image.open(maps[1]))
-    labels[0, 0] = 200                                                 # not a class
-    Image.fromarray(labels).save(maps[1])
+    maps = break_ade_training_maps(data)
     maps[2].unlink()                                                   # missing
     root = f'{data}/ade/ADEChallengeData2016'
     result, reports = _check(ADE, _roots(root), tmp_path)

@@ -3,13 +3,15 @@
 The runs here are real ``mmengine.runner.Runner`` trainings of a small model with a BatchNorm
 layer (running statistics), AdamW (optimiser state) and mmengine's ``EMAHook``; the faults come
 from hooks (NaN written into a batch, an inf gradient through a tensor hook) and from a real
-``SIGUSR1`` sent to this process. The SIGTERM test of a real ``tools/train.py`` process and its
+``SIGUSR1`` sent to this process. Two tests launch a real two-process ``tools/dist_train.sh``
+run and ``kill -9`` or ``SIGSTOP`` one rank. The SIGTERM test of a real ``tools/train.py`` process and its
 exact resume is in ``test_train_resume_dist.py``.
 """
 import functools
 import glob
 import os
 import os.path as osp
+import re
 import signal
 import subprocess
 import sys
@@ -409,6 +411,95 @@ def test_kill_9_during_checkpoint_writes_never_leaves_a_bad_latest_checkpoint(tm
         assert iteration > previous_iter  # the restarted run resumed and went on
         previous_iter = iteration
     assert killed_mid_write >= 3, killed_mid_write  # most kills hit a write in progress
+
+
+def _rank_pid(launcher_pid: int, rank: int, deadline: float) -> int:
+    """The PID of torchrun's worker with ``RANK=rank`` (read from /proc)."""
+    while time.monotonic() < deadline:
+        children = open(f'/proc/{launcher_pid}/task/{launcher_pid}/children').read().split()
+        for child in children:
+            try:
+                environ = open(f'/proc/{child}/environ', 'rb').read().split(b'\0')
+            except FileNotFoundError:
+                continue
+            if f'RANK={rank}'.encode() in environ:
+                return int(child)
+        time.sleep(0.2)
+    raise AssertionError(f'no worker with RANK={rank} under {launcher_pid}')
+
+
+def _wait_for(predicate, deadline: float, what: str):
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f'timed out waiting for {what}')
+
+
+def _start_two_rank_run(tmp_path, small_data, timeout: float):
+    """A real two-process ``tools/dist_train.sh`` run of the tiny LoMaR config (gloo) with
+    the watchdog at ``timeout`` seconds; returns the launcher process once iteration 2 is
+    logged, its output file and rank 1's PID."""
+    config = tmp_path / 'watched.py'
+    config.write_text(
+        f"_base_ = ['{ROOT}/configs/lomar/pretrain_tiny_embedded.py']\n"
+        f"custom_hooks = [dict(type='RNGStateHook'), dict(type='DistributedWatchdogHook', "
+        f"timeout={timeout}, poll_interval=0.5)]\n")
+    work = tmp_path / 'work'
+    output = open(tmp_path / 'output.txt', 'w+')
+    launcher = subprocess.Popen(
+        ['bash', 'tools/dist_train.sh', str(config), '2', '--work-dir', str(work),
+         '--cfg-options', f'train_dataloader.dataset.data_root={small_data}/pretrain',
+         'train_cfg.max_iters=100000', 'default_hooks.logger.interval=1',
+         'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False'],
+        cwd=ROOT, env=tool_env({'PORT': str(free_port()), 'PYTHON': sys.executable}),
+        stdout=output, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 240
+    _wait_for(lambda: launcher.poll() is not None or re.search(r'Iter\(train\) \[\s*2/',
+                                                               _log_text(work)),
+              deadline, 'iteration 2 in the log')
+    assert launcher.poll() is None, open(tmp_path / 'output.txt').read()[-3000:]
+    return launcher, tmp_path / 'output.txt', _rank_pid(launcher.pid, 1, deadline)
+
+
+def test_a_rank_killed_by_kill_9_is_named_and_the_other_rank_stops(tmp_path, small_data):
+    """Real ``kill -9`` of rank 1 mid-training: rank 0's next collective fails (gloo:
+    connection closed by peer); ``tools/train.py`` names rank 1 as dead and exits with 70."""
+    launcher, output, rank1 = _start_two_rank_run(tmp_path, small_data, timeout=60)
+    killed_at = time.monotonic()
+    os.kill(rank1, signal.SIGKILL)
+    launcher.wait(timeout=120)
+    elapsed, text = time.monotonic() - killed_at, output.read_text()
+    assert launcher.returncode != 0
+    assert 'train.py: error: rank 0 of 2: a collective operation failed' in text, text[-4000:]
+    assert 'stalled: rank 1: iteration' in text
+    assert 'no sign of life' in text and 'dead or frozen' in text
+    assert 'exitcode  : 70' in text or 'exitcode: 70' in text, text[-3000:]
+    assert elapsed < 40, elapsed  # not gloo's 30-minute timeout
+
+
+def test_a_frozen_rank_is_named_within_the_watchdog_timeout(tmp_path, small_data):
+    """Real ``SIGSTOP`` of rank 1 (a hung rank: no error anywhere, rank 0 blocks in its next
+    all-reduce): rank 0's watchdog stops it after ``timeout`` s with exit status 70 and a line
+    naming rank 1, its iteration and phase."""
+    timeout = 8
+    launcher, output, rank1 = _start_two_rank_run(tmp_path, small_data, timeout=timeout)
+    stopped_at = time.monotonic()
+    os.kill(rank1, signal.SIGSTOP)
+    try:
+        _wait_for(lambda: 'DistributedWatchdogHook: rank 0 of 2' in output.read_text(),
+                  stopped_at + 120, "rank 0's watchdog line")
+        elapsed = time.monotonic() - stopped_at
+    finally:
+        os.kill(rank1, signal.SIGKILL)  # torchrun would wait 30 s for the stopped process
+    launcher.wait(timeout=120)
+    text = output.read_text()
+    line = next(l for l in text.splitlines() if 'DistributedWatchdogHook: rank 0 of 2' in l)
+    assert f'more than the watchdog timeout of {timeout} s' in line, line
+    assert 'stalled: rank 1: iteration' in line and 'dead or frozen' in line, line
+    assert 'exitcode  : 70' in text or 'exitcode: 70' in text, text[-3000:]
+    assert timeout <= elapsed < timeout + 20, elapsed
 
 
 if __name__ == '__main__' and sys.argv[1:2] == ['ddp-worker']:

@@ -1,6 +1,5 @@
 """Unreadable images met by real tools/train.py runs: skipped and listed in pretraining,
 a one-line error naming the file downstream, a stop when too many are bad."""
-import shutil
 import sys
 
 import pytest
@@ -12,10 +11,8 @@ DETECTION = 'configs/baselines/mask-rcnn_r18_fpn_2xb4-embedded.py'
 
 
 @pytest.fixture
-def data(tmp_path, small_data):
-    copy = tmp_path / 'data'
-    shutil.copytree(small_data, copy)
-    return copy
+def data(small_data_copy):
+    return small_data_copy
 
 
 def _break_pretraining_images(data):

@@ -12,7 +12,9 @@ Every run skips optimiser steps with a non-finite loss or gradients (``NonFinite
 answers SIGTERM / SIGUSR1 with a checkpoint at the next iteration boundary and exit status 75
 (``PreemptionHook``); ``--resume`` then continues exactly. Unreadable training images are
 skipped and listed in ``<work_dir>/skipped_files.txt`` for pretraining, an error naming the
-file downstream (``UnreadableImageHook``).
+file downstream (``UnreadableImageHook``). In a distributed run, a rank that dies or hangs ends
+every rank within ``DistributedWatchdogHook.timeout`` with one line naming that rank, its
+iteration and phase, and exit status 70.
 
 Distributed: ``bash tools/dist_train.sh CONFIG GPUS`` (torchrun) or ``tools/slurm_train.sh``.
 Known mistakes (missing data, missing checkpoint, unknown type, unknown --cfg-options key) end
@@ -28,13 +30,15 @@ import _bootstrap  # noqa: F401
 from mmengine.config import Config, DictAction
 
 from mim_det.engine import finish_distributed, prepare_cpu_distributed
-from mim_det.engine.hooks import PREEMPTED_EXIT_CODE, TrainingPreempted
+from mim_det.engine.hooks import (PREEMPTED_EXIT_CODE, STALLED_EXIT_CODE, TrainingPreempted,
+                                  collective_failure_message)
 from mim_det.cli import CLIError, check_checkpoint_paths, check_data_paths, run_cli
-from mim_det.cli.runner_setup import (apply_unreadable_image_policy, build_runner, load_config,
-                                      write_test_report)
+from mim_det.cli.runner_setup import (apply_bad_annotation_policy, apply_unreadable_image_policy,
+                                      build_runner, load_config, write_test_report)
 
 _state = {'cfg': None}
-RUN_SAFETY_HOOKS = ('RNGStateHook', 'NonFiniteStepHook', 'PreemptionHook', 'UnreadableImageHook')
+RUN_SAFETY_HOOKS = ('RNGStateHook', 'NonFiniteStepHook', 'PreemptionHook', 'UnreadableImageHook',
+                    'DistributedWatchdogHook')
 
 
 def parse_args(argv=None):
@@ -107,14 +111,15 @@ def build_config(args) -> Config:
         cfg.resume, cfg.load_from = True, args.resume
 
     # Every run gets exact resume (generator states in checkpoints), skipped non-finite steps, a
-    # checkpoint on SIGTERM / SIGUSR1 and a policy for unreadable training images, unless the
-    # config configures these hooks itself.
+    # checkpoint on SIGTERM / SIGUSR1, a policy for unreadable training images and a watchdog
+    # for dead or hung ranks, unless the config configures these hooks itself.
     hooks = list(cfg.get('custom_hooks') or [])
     for hook_type in RUN_SAFETY_HOOKS:
         if not any(isinstance(h, dict) and h.get('type') == hook_type for h in hooks):
             hooks.append(dict(type=hook_type))
     cfg.custom_hooks = hooks
     apply_unreadable_image_policy(cfg)
+    apply_bad_annotation_policy(cfg)
 
     check_checkpoint_paths(cfg)
     splits = ['train'] + ['val'] * bool(cfg.get('val_dataloader')) + ['test'] * bool(args.test)
@@ -138,6 +143,13 @@ def main(argv=None):
         finish_distributed()
         print(f'train.py: {exc}', file=sys.stderr)
         return PREEMPTED_EXIT_CODE
+    except RuntimeError as exc:
+        # a peer died: name it instead of gloo's "Connection closed by peer"
+        message = collective_failure_message(exc)
+        if message is None or os.environ.get('MIM_DET_TRACEBACK') == '1':
+            raise
+        print(f'train.py: error: {message}', file=sys.stderr, flush=True)
+        return STALLED_EXIT_CODE
     if args.test:
         metrics = runner.test()
         from mmengine.dist import is_main_process

@@ -73,17 +73,35 @@ def is_pretraining_model(cfg: Config) -> bool:
     return isinstance(model_cls, type) and issubclass(model_cls, BaseSelfSupervisor)
 
 
-def _image_loading_steps(node):
-    """The ``LoadImageFromFile`` dicts of a dataset config, through dataset wrappers."""
+def _config_nodes(node, types):
+    """The dicts of a dataset config whose ``type`` is in ``types``, through dataset wrappers
+    and pipelines."""
     if isinstance(node, dict):
-        if node.get('type') == 'LoadImageFromFile':
+        if node.get('type') in types:
             yield node
         for key in ('dataset', 'datasets', 'pipeline'):
             if key in node:
-                yield from _image_loading_steps(node[key])
+                yield from _config_nodes(node[key], types)
     elif isinstance(node, (list, tuple)):
         for item in node:
-            yield from _image_loading_steps(item)
+            yield from _config_nodes(item, types)
+
+
+# mim_det's checked versions of these datasets take ``bad_annotations`` ('drop' | 'fail')
+CHECKED_DATASETS = ('CocoDataset', 'BaseSegDataset', 'ADE20KDataset')
+
+
+def apply_bad_annotation_policy(cfg: Config, policy: str = 'drop') -> None:
+    """Training COCO / segmentation datasets drop bad annotations with a count in the log unless
+    the config says otherwise; validation and test keep the datasets' default, 'fail'."""
+    loader = cfg.get('train_dataloader') or {}
+    datasets = list(_config_nodes(loader.get('dataset'), CHECKED_DATASETS))
+    if datasets:
+        # registers the checked classes under the toolboxes' names, also for configs that
+        # import only mim_det (pretraining never gets here: it has none of these datasets)
+        import mim_det.downstream  # noqa: F401
+    for dataset in datasets:
+        dataset.setdefault('bad_annotations', policy)
 
 
 def apply_unreadable_image_policy(cfg: Config) -> str:
@@ -95,7 +113,7 @@ def apply_unreadable_image_policy(cfg: Config) -> str:
     policy = hook.get('policy') or ('skip' if is_pretraining_model(cfg) else 'fail')
     hook['policy'] = policy
     loader = cfg.get('train_dataloader') or {}
-    for step in _image_loading_steps(loader.get('dataset')):
+    for step in _config_nodes(loader.get('dataset'), ('LoadImageFromFile',)):
         step.setdefault('on_error', policy)
         if step['on_error'] == 'skip':
             step.setdefault('skipped_list', osp.join(osp.abspath(cfg.work_dir), SKIPPED_LIST))

@@ -22,7 +22,7 @@ polygons (which fail later inside the mask ops); the report names all of them.
 import json
 import os.path as osp
 from collections import defaultdict
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 import numpy as np
 
@@ -119,22 +119,32 @@ def check_coco(ann_file: str, img_dir: str, report: DatasetReport,
                        f'{image.get("width")}x{image.get("height")}, file {size[0]}x{size[1]})')
     for ann in coco.get('annotations', []):
         report.checked['annotations'] += 1
-        where = f'annotation id {ann.get("id")} (image id {ann.get("image_id")})'
-        image = images.get(ann.get('image_id'))
-        if image is None:
-            report.add('annotation_without_image', where)
-            continue
-        if ann.get('category_id') not in categories:
-            report.add('unknown_category', f'{where}: category_id {ann.get("category_id")}')
-        if any(points < 3 for points in _polygon_points(ann.get('segmentation'))):
-            report.add('polygon_too_short', where)
-        x, y, w, h = (ann.get('bbox') or [0, 0, 0, 0])[:4]
-        if w <= 0 or h <= 0:
-            report.add('box_zero_area', f'{where}: bbox {ann.get("bbox")}')
-        elif (x < -1 or y < -1 or x + w > image['width'] + 1 or y + h > image['height'] + 1):
-            report.add('box_outside_image', f'{where}: bbox {ann.get("bbox")} in a '
-                       f'{image["width"]}x{image["height"]} image')
+        for kind, detail in annotation_problems(ann, images.get(ann.get('image_id')),
+                                                categories):
+            report.add(kind, detail)
     return report
+
+
+def annotation_problems(ann: dict, image: Optional[dict], categories: Set[int]
+                        ) -> List[Tuple[str, str]]:
+    """(kind, example text) of every problem of one COCO instance annotation; ``image`` is its
+    image record (None if the JSON has none), ``categories`` the category ids the JSON
+    defines. Shared by the checker and :class:`mim_det.datasets.CheckedCocoDataset`."""
+    where = f'annotation id {ann.get("id")} (image id {ann.get("image_id")})'
+    if image is None:
+        return [('annotation_without_image', where)]
+    problems = []
+    if ann.get('category_id') not in categories:
+        problems.append(('unknown_category', f'{where}: category_id {ann.get("category_id")}'))
+    if any(points < 3 for points in _polygon_points(ann.get('segmentation'))):
+        problems.append(('polygon_too_short', where))
+    x, y, w, h = (ann.get('bbox') or [0, 0, 0, 0])[:4]
+    if w <= 0 or h <= 0:
+        problems.append(('box_zero_area', f'{where}: bbox {ann.get("bbox")}'))
+    elif (x < -1 or y < -1 or x + w > image['width'] + 1 or y + h > image['height'] + 1):
+        problems.append(('box_outside_image', f'{where}: bbox {ann.get("bbox")} in a '
+                         f'{image["width"]}x{image["height"]} image'))
+    return problems
 
 
 def check_segmentation_pairs(pairs: Sequence[Tuple[str, str]], num_classes: int,

@@ -8,7 +8,10 @@ own initialisation) and sets a DDP wrapper config without device ids.
 :func:`finish_distributed` ends the process group before the interpreter exits: left to the
 interpreter's teardown, gloo's background threads can be destroyed while still joinable and a
 rank aborts with "terminate called without an active exception" (SIGABRT) after a successful run.
+The process-group timeout comes from ``env_cfg.dist_cfg.timeout`` (seconds), as mmengine's
+``init_dist`` takes it on GPUs; unset, torch's default (30 min for gloo) applies.
 """
+import datetime
 import os
 import subprocess
 
@@ -45,10 +48,13 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
         raise RuntimeError(f'--launcher {cfg.launcher} without a GPU is not supported; use '
                            'tools/dist_train.sh (torchrun) or tools/slurm_train.sh')
     env_cfg = cfg.setdefault('env_cfg', {})
-    env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    dist_cfg = env_cfg.setdefault('dist_cfg', {})
+    dist_cfg['backend'] = 'gloo'
     if not dist.is_initialized():
+        timeout = dist_cfg.get('timeout')
+        extra = {} if timeout is None else dict(timeout=datetime.timedelta(seconds=timeout))
         dist.init_process_group(backend='gloo', rank=int(os.environ['RANK']),
-                                world_size=int(os.environ['WORLD_SIZE']))
+                                world_size=int(os.environ['WORLD_SIZE']), **extra)
     if cfg.get('model_wrapper_cfg') is None:
         cfg.model_wrapper_cfg = dict(
             type='MMDistributedDataParallel', device_ids=None, broadcast_buffers=False,
