@@ -99,23 +99,21 @@ def insert_label_map_check(dataset: BaseSegDataset, policy: str) -> None:
             'fail' if dataset.test_mode else policy))
 
 
-@DATASETS.register_module('BaseSegDataset', force=True)
-class CheckedSegDataset(BaseSegDataset):
-    """``BaseSegDataset`` + ``bad_annotations`` ('drop' | 'fail'); every other argument is
-    mmseg's."""
+class LabelMapChecks:
+    """Adds ``bad_annotations`` ('drop' | 'fail') to an mmseg dataset and a
+    :class:`CheckLabelMap` to its pipeline; every other argument is the dataset's own."""
 
     def __init__(self, *args, bad_annotations: str = 'fail', **kwargs):
-        self.bad_annotations = bad_annotation_policy('BaseSegDataset', bad_annotations)
+        self.bad_annotations = bad_annotation_policy(type(self).__name__, bad_annotations)
         super().__init__(*args, **kwargs)
         insert_label_map_check(self, self.bad_annotations)
+
+
+@DATASETS.register_module('BaseSegDataset', force=True)
+class CheckedSegDataset(LabelMapChecks, BaseSegDataset):
+    """mmseg's ``BaseSegDataset`` with :class:`LabelMapChecks`."""
 
 
 @DATASETS.register_module('ADE20KDataset', force=True)
-class CheckedADE20KDataset(ADE20KDataset):
-    """``ADE20KDataset`` + ``bad_annotations`` ('drop' | 'fail'); every other argument is
-    mmseg's."""
-
-    def __init__(self, *args, bad_annotations: str = 'fail', **kwargs):
-        self.bad_annotations = bad_annotation_policy('ADE20KDataset', bad_annotations)
-        super().__init__(*args, **kwargs)
-        insert_label_map_check(self, self.bad_annotations)
+class CheckedADE20KDataset(LabelMapChecks, ADE20KDataset):
+    """mmseg's ``ADE20KDataset`` with :class:`LabelMapChecks`."""
