@@ -25,7 +25,12 @@ the hook checks the global gradient norm (one fused reduction over all gradients
 
 Every rank must take the same decision or DDP hangs at the next all-reduce: backward always runs
 (DDP averages the gradients inside it, so every rank then sees the same gradients) and the
-loss verdict, which is per rank, is combined with a MIN all-reduce of one number.
+loss verdict, which is per rank, is combined with a MIN all-reduce of two numbers.
+
+The verdicts stay on the device until the optimiser step: the loss check of each micro-step is
+a tensor ANDed into the window's flag (no host sync between forward and backward, which on a
+GPU would drain the launch queue), and the loss and gradient flags are read back once per step,
+together with their all-reduce.
 
 Config (``tools/train.py`` adds the hook with the defaults when a config has none)::
 
@@ -52,7 +57,7 @@ from mmengine.registry import HOOKS
 from ..atomic_local_backend import atomic_write_bytes
 from ..errors import RunStoppedError
 from .boundary_checkpoint import save_boundary_checkpoint
-from .rank_flags import all_ranks_agree
+from .rank_flags import local_and_global_min
 
 RUNNING_STAT_NAMES = ('running_mean', 'running_var', 'num_batches_tracked')
 
@@ -61,12 +66,13 @@ class NonFiniteTrainingError(RunStoppedError):
     """Raised when ``max_consecutive`` steps in a row were non-finite."""
 
 
-def gradients_are_finite(params: Sequence[torch.nn.Parameter]) -> bool:
-    """Whether every gradient is finite, from one global norm (inf/NaN anywhere makes it so)."""
+def gradients_are_finite(params: Sequence[torch.nn.Parameter]) -> Optional[torch.Tensor]:
+    """Whether every gradient is finite, as a 0-d bool tensor on the gradients' device, from one
+    global norm (inf/NaN anywhere makes it so); None when no parameter has a gradient."""
     grads = [p.grad for p in params if p.grad is not None]
     if not grads:
-        return True
-    return bool(torch.isfinite(torch.nn.utils.get_total_norm(grads)))
+        return None
+    return torch.isfinite(torch.nn.utils.get_total_norm(grads))
 
 
 def sample_names(data_batch) -> List[str]:
@@ -127,7 +133,7 @@ class NonFiniteStepHook(Hook):
         self.consecutive = 0
         self.total_skipped = 0
         self._skipped_this_iter: Optional[str] = None
-        self._window_loss_finite = True
+        self._window_loss_finite: Optional[torch.Tensor] = None  # 0-d bool, on the device
         self._window_open = False
         self._running_stats: List[torch.Tensor] = []
         self._saved_stats: List[torch.Tensor] = []
@@ -181,18 +187,23 @@ class NonFiniteStepHook(Hook):
     def _guarded_update_params(self, loss: torch.Tensor, step_kwargs: Optional[Dict] = None,
                                zero_kwargs: Optional[Dict] = None) -> None:
         wrapper = self._wrapper
-        self._window_loss_finite &= bool(torch.isfinite(loss.detach()).all())
+        finite = torch.isfinite(loss.detach()).all()
+        self._window_loss_finite = finite if self._window_loss_finite is None else (
+            self._window_loss_finite & finite)
         # Backward runs even for a NaN loss: under DDP it is where the ranks average gradients.
         wrapper.backward(wrapper.scale_loss(loss))
         if not wrapper.should_update():
             return
-        loss_finite, self._window_loss_finite = self._window_loss_finite, True
-        grads_finite = self._is_amp or gradients_are_finite(self._params)
+        loss_finite, self._window_loss_finite = self._window_loss_finite, None
+        # with AMP the loss scaler checks the gradients (see the module docstring)
+        grads_finite = None if self._is_amp else gradients_are_finite(self._params)
+        flags = torch.stack([loss_finite, loss_finite if grads_finite is None else grads_finite])
+        (loss_ok, grads_ok), (all_loss_ok, all_grads_ok) = local_and_global_min(flags)
         reason = None
-        if not all_ranks_agree(loss_finite and grads_finite):
+        if not (all_loss_ok and all_grads_ok):
             # The gradients are the same on every rank after DDP's averaging; the loss is not.
-            reason = ('loss' if not loss_finite else
-                      'gradients' if not grads_finite else 'loss on another rank')
+            reason = ('loss' if not loss_ok else
+                      'gradients' if not grads_ok else 'loss on another rank')
         else:
             self._stepped = False
             wrapper.step(**(step_kwargs or {}))
