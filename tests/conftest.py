@@ -142,3 +142,32 @@ def pretrain_and_export(work_dir: str, config: str, data_root: str, iters: int,
     result = run_tool([sys.executable, 'tools/export_backbone.py', ckpt, export])
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return dict(work=str(work_dir), ckpt=ckpt, export=export, export_log=result.stdout)
+
+
+TOKENIZER_TINY = 'configs/peco/vq-tokenizer_perceptual_tiny_embedded.py'
+TOKENIZER_ITERS = 20
+
+
+def train_tiny_tokenizer(work_dir, data_root: str, *flags) -> str:
+    """``TOKENIZER_ITERS`` iterations of the tiny VQ tokenizer through tools/train_tokenizer.py
+    on ``<data_root>/pretrain`` (a log row every 5; dead codes restarted after 5 unused steps
+    instead of the config's 20, so that restarts happen in so short a run); asserts success,
+    returns the checkpoint."""
+    result = run_tool([
+        sys.executable, 'tools/train_tokenizer.py', TOKENIZER_TINY, *flags,
+        '--work-dir', str(work_dir), '--cfg-options',
+        f'train_dataloader.dataset.data_root={data_root}/pretrain',
+        f'train_cfg.max_iters={TOKENIZER_ITERS}',
+        f'default_hooks.checkpoint.interval={TOKENIZER_ITERS}',
+        'default_hooks.logger.interval=5', 'log_processor.window_size=5',
+        'model.tokenizer.restart_after=5'])
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return osp.join(str(work_dir), f'iter_{TOKENIZER_ITERS}.pth')
+
+
+@pytest.fixture(scope='session')
+def plain_tokenizer(tmp_path_factory, small_data):
+    """The tiny tokenizer trained without the perceptual loss (the plain VQ-VAE), once per
+    session: BEiT's and LoMaR-BEiT's target generator in the tests."""
+    work = tmp_path_factory.mktemp('plain_tokenizer')
+    return dict(work=str(work), ckpt=train_tiny_tokenizer(work, small_data, '--no-perceptual'))

@@ -114,6 +114,14 @@ def test_recipes_name_existing_configs():
     for name, method in recipes.methods.items():
         assert osp.isfile(osp.join(ROOT, method['pretrain'])), name
         assert method['downstream'] in recipes.downstream, name
+        if method.get('tokenizer'):
+            assert method['tokenizer'] in recipes.tokenizers, name
+            # the tokenizer's checkpoint goes where the pretraining config reads it
+            pretrain = Config.fromfile(osp.join(ROOT, method['pretrain']))
+            assert pretrain.model.target_generator.init_cfg.type == 'Pretrained', name
+    for name, tok in recipes.tokenizers.items():
+        assert osp.isfile(osp.join(ROOT, tok['config'])), name
+        assert tok['perceptual_features'] in (None, *recipes.methods), name
     for name, ds in recipes.downstream.items():
         for kind in ('detection', 'segmentation'):
             cfg = Config.fromfile(osp.join(ROOT, ds[kind]))
@@ -160,3 +168,55 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
     assert 'Evaluation report (train.py --test)' in report
     assert again.stdout.count('done before, skipped') == len(started)
     assert not [line for line in again.stdout.splitlines() if line.endswith(' ...')]
+
+
+def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
+    """The step plan of --methods peco,lomar_beit (each step's command recorded instead of
+    run): the perceptual tokenizer needs MAE's export of the same seed, so MAE is pretrained
+    and exported (not fine-tuned) before it; each tokenizer trains once per seed and its
+    checkpoint is the pretraining's target generator; the pretrain time counts the
+    tokenizer's."""
+    import json
+    import os
+    tool = _tool()
+    steps = []
+
+    def record(self, name, kind, out_dir, cmd):
+        steps.append((name, cmd))
+        os.makedirs(out_dir, exist_ok=True)
+        if kind in ('pretrain', 'tokenizer', 'detection', 'segmentation'):
+            with open(osp.join(out_dir, 'last_checkpoint'), 'w') as f:
+                f.write(osp.join(out_dir, 'iter_1.pth'))
+        if kind in ('detection', 'segmentation'):
+            metrics = {'coco/bbox_mAP': 0.05, 'coco/segm_mAP': 0.04, 'mIoU': 20.0}
+            with open(osp.join(out_dir, 'test_metrics.json'), 'w') as f:
+                json.dump(dict(metrics=metrics), f)
+        return dict(cmd=cmd, seconds=60.0 if kind == 'tokenizer' else 100.0)
+
+    monkeypatch.setattr(tool.Job, 'run', record)
+    data = tmp_path / 'data'
+    for sub in ('pretrain', 'coco', 'ade'):
+        (data / sub).mkdir(parents=True)
+    work = tmp_path / 'main'
+    assert tool.main(['--methods', 'peco,lomar_beit', '--data', str(data),
+                      '--work-dir', str(work)]) == 0
+    names = [n for n, _ in steps]
+    assert names.index('mae-seed0-export') < names.index('tokenizer-perceptual-seed0') \
+        < names.index('peco-seed0-pretrain')
+    assert names.index('tokenizer-vq_vae-seed0') < names.index('lomar_beit-seed0-pretrain')
+    assert not any(n.startswith('mae-seed0-detection') for n in names)  # a dependency, no row
+    cmds = dict(steps)
+    perceptual = cmds['tokenizer-perceptual-seed0']
+    mae_export = str(work / 'mae' / 'seed0' / 'pretrain' / 'backbone.safetensors')
+    assert perceptual[perceptual.index('--perceptual-checkpoint') + 1] == mae_export
+    assert '--no-perceptual' in cmds['tokenizer-vq_vae-seed0']
+    tok_ckpt = osp.join(str(work / 'tokenizers' / 'perceptual' / 'seed0'), 'iter_1.pth')
+    assert f'model.target_generator.init_cfg.checkpoint={tok_ckpt}' in cmds['peco-seed0-pretrain']
+    assert {n for n in names if n.endswith('-reconstruct')} == {
+        'mae-seed0-reconstruct', 'tokenizer-perceptual-seed0-reconstruct',
+        'tokenizer-vq_vae-seed0-reconstruct'}
+    results = json.loads((work / 'results.json').read_text())
+    runs = {r['method']: r for r in results['runs']}
+    assert set(runs) == {'scratch-shared_rel_pos_bias', 'scratch-contextual_rpe', 'peco',
+                         'lomar_beit'}
+    assert runs['peco']['pretrain_s'] == 160.0 and runs['peco']['twin'] == 'scratch-shared_rel_pos_bias'

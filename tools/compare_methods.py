@@ -35,7 +35,7 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 STAMP = 'step_done.json'
 #: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
 STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'detection': 2.8,
-               'draw': 0.12, 'segmentation': 1.3}
+               'draw': 0.12, 'segmentation': 1.3, 'tokenizer': 4.0}
 
 
 def parse_args(argv=None):
@@ -154,6 +154,11 @@ def _data_options(kind: str, data: str) -> List[str]:
     return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
 
 
+def _sample_images(data: str) -> List[str]:
+    """The two pretraining images every reconstruction grid shows."""
+    return [osp.join(data, 'pretrain', 'train', 'images', f'{i:06d}.jpg') for i in range(2)]
+
+
 def _last_checkpoint(work: str) -> str:
     with open(osp.join(work, 'last_checkpoint')) as f:
         return f.read().strip()
@@ -197,10 +202,25 @@ def main(argv=None) -> int:
     if 'scratch' in names and not twins:
         twins[default_ds] = 'scratch'
 
+    tokenizers = sorted({recipes.methods[n]['tokenizer'] for n in pretrained
+                         if recipes.methods[n].get('tokenizer')})
+    for tok in tokenizers:
+        if tok not in recipes.get('tokenizers', {}):
+            raise CLIError(f'{args.recipes}: a method names tokenizer {tok!r}, which is not in '
+                           f'tokenizers ({", ".join(recipes.get("tokenizers", {}))})')
+    # methods pretrained for another one's sake (a perceptual tokenizer's feature network)
+    features = [recipes.tokenizers[t]['perceptual_features'] for t in tokenizers
+                if recipes.tokenizers[t].get('perceptual_features')]
+    for n in features:
+        if n not in recipes.methods:
+            raise CLIError(f'{args.recipes}: a tokenizer takes its perceptual features from '
+                           f'method {n!r}, which is not in methods')
+    needed = list(dict.fromkeys(pretrained + features))
     weight = len(seeds) * (
         sum(STEP_WEIGHT['pretrain'] + STEP_WEIGHT['export']
             + STEP_WEIGHT['reconstruct'] * bool(recipes.methods[n].get('reconstruct'))
-            for n in pretrained)
+            for n in needed)
+        + len(tokenizers) * (STEP_WEIGHT['tokenizer'] + STEP_WEIGHT['reconstruct'])
         + (len(pretrained) + len(twins))
         * (STEP_WEIGHT['detection'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['segmentation']))
     job = Job(work, weight)
@@ -230,30 +250,68 @@ def main(argv=None) -> int:
             reports[kind] = _test_report(out)
         return metrics_from_reports(reports['detection'], reports['segmentation'])
 
+    pretrained_runs: Dict[tuple, dict] = {}  # (method, seed) -> its pretraining's outputs
+    tokenizer_runs: Dict[tuple, dict] = {}  # (tokenizer, seed) -> its checkpoint and time
+
+    def train_tokenizer(name: str, seed: int) -> dict:
+        """A tokenizer of ``recipes.tokenizers`` (once per seed): the plain VQ-VAE, or PeCo's
+        perceptual one whose feature network is another method's export of the same seed."""
+        if (name, seed) in tokenizer_runs:
+            return tokenizer_runs[name, seed]
+        spec = recipes.tokenizers[name]
+        out = osp.join(work, 'tokenizers', name, f'seed{seed}')
+        features = spec.get('perceptual_features')
+        flag = (['--perceptual-checkpoint', pretrain(features, seed)['export']] if features
+                else ['--no-perceptual'])
+        stamp = job.run(f'tokenizer-{name}-seed{seed}', 'tokenizer', out,
+                        [py, 'tools/train_tokenizer.py', spec['config'], *flag, '--work-dir', out,
+                         '--cfg-options', *_data_options('pretrain', data),
+                         f'randomness.seed={seed}'])
+        ckpt = _last_checkpoint(out)
+        job.run(f'tokenizer-{name}-seed{seed}-reconstruct', 'reconstruct',
+                osp.join(out, 'reconstructions'),
+                [py, 'tools/visualize_reconstruction.py', spec['config'], ckpt,
+                 *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
+        tokenizer_runs[name, seed] = dict(ckpt=ckpt, seconds=stamp['seconds'])
+        return tokenizer_runs[name, seed]
+
+    def pretrain(n: str, seed: int) -> dict:
+        """Pretraining, export and reconstructions of method ``n`` (once per seed; a method
+        another one depends on runs even when it is not a row)."""
+        if (n, seed) in pretrained_runs:
+            return pretrained_runs[n, seed]
+        recipe = recipes.methods[n]
+        extra, seconds = [], 0.0
+        if recipe.get('tokenizer'):
+            tok = train_tokenizer(recipe['tokenizer'], seed)
+            extra = [f'model.target_generator.init_cfg.checkpoint={tok["ckpt"]}']
+            seconds += tok['seconds']
+        out = osp.join(work, n, f'seed{seed}', 'pretrain')
+        stamp = job.run(f'{n}-seed{seed}-pretrain', 'pretrain', out,
+                        [py, 'tools/train.py', recipe['pretrain'], '--work-dir', out,
+                         '--cfg-options', *_data_options('pretrain', data),
+                         f'randomness.seed={seed}', *extra, *args.pretrain_options])
+        ckpt = _last_checkpoint(out)
+        export = osp.join(out, 'backbone.safetensors')
+        job.run(f'{n}-seed{seed}-export', 'export', osp.join(out, 'export'),
+                [py, 'tools/export_backbone.py', ckpt, export])
+        if recipe.get('reconstruct'):
+            job.run(f'{n}-seed{seed}-reconstruct', 'reconstruct',
+                    osp.join(out, 'reconstructions'),
+                    [py, 'tools/visualize_reconstruction.py', recipe['pretrain'], ckpt,
+                     *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
+        pretrained_runs[n, seed] = dict(export=export, seconds=seconds + stamp['seconds'])
+        return pretrained_runs[n, seed]
+
     runs: List[RunResult] = []
     for seed in seeds:
         for ds, row in twins.items():
             runs.append(RunResult(row, seed, **finetune(row, seed, ds, None)))
         for n in pretrained:
             recipe = recipes.methods[n]
-            out = osp.join(work, n, f'seed{seed}', 'pretrain')
-            stamp = job.run(f'{n}-seed{seed}-pretrain', 'pretrain', out,
-                            [py, 'tools/train.py', recipe['pretrain'], '--work-dir', out,
-                             '--cfg-options', *_data_options('pretrain', data),
-                             f'randomness.seed={seed}', *args.pretrain_options])
-            ckpt = _last_checkpoint(out)
-            export = osp.join(out, 'backbone.safetensors')
-            job.run(f'{n}-seed{seed}-export', 'export', osp.join(out, 'export'),
-                    [py, 'tools/export_backbone.py', ckpt, export])
-            if recipe.get('reconstruct'):
-                images = [osp.join(data, 'pretrain', 'train', 'images', f'{i:06d}.jpg')
-                          for i in range(2)]
-                job.run(f'{n}-seed{seed}-reconstruct', 'reconstruct',
-                        osp.join(out, 'reconstructions'),
-                        [py, 'tools/visualize_reconstruction.py', recipe['pretrain'], ckpt,
-                         *images, '--out-dir', osp.join(out, 'reconstructions')])
-            metrics = finetune(n, seed, recipe['downstream'], export)
-            runs.append(RunResult(n, seed, pretrain_s=stamp['seconds'],
+            run = pretrain(n, seed)
+            metrics = finetune(n, seed, recipe['downstream'], run['export'])
+            runs.append(RunResult(n, seed, pretrain_s=run['seconds'],
                                   twin=twins[recipe['downstream']], **metrics))
 
     rows = build_table(runs)

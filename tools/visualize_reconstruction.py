@@ -1,4 +1,4 @@
-"""Save LoMaR, MAE or SimMIM reconstructions as PNG grids.
+"""Save LoMaR, MAE, SimMIM or VQ-tokenizer reconstructions as PNG grids.
 
     python tools/visualize_reconstruction.py CONFIG CHECKPOINT IMAGE [IMAGE ...]
         [--out-dir DIR] [--seed 0] [--panel-size 224]
@@ -26,6 +26,10 @@ MAE (mmpretrain ``MAE``): the model draws its own random mask (seeded), and
 ``DIR/name_mae.png`` holds three panels of the whole image: original | masked input (masked
 patches grey) | reconstruction (visible patches as given, masked ones as predicted, mapped back
 from ``norm_pix`` with each patch's own statistics).
+
+VQ tokenizer (``PerceptualVQVAE``, PeCo's first stage): ``DIR/name_tokens.png`` holds three
+panels: original | reconstruction decoded from the tokens | the token map (one colour per code,
+a fixed palette), so a reader sees what the discrete targets keep.
 """
 import argparse
 import os
@@ -71,14 +75,15 @@ def main():
         model = MODELS.build(cfg.model)
     simmim = cfg.model.get('type') == 'SimMIM'
     mae = cfg.model.get('type') == 'MAE'
-    if not (simmim or mae) and not hasattr(model, 'reconstruct'):
+    tokenizer = cfg.model.get('type') == 'PerceptualVQVAE'
+    if not (simmim or mae or tokenizer) and not hasattr(model, 'reconstruct'):
         raise CLIError(f'{args.config}: model type {cfg.model.type!r} has no reconstruct(); '
-                       'use a LoMaR, MAE or SimMIM config')
+                       'use a LoMaR, MAE, SimMIM or VQ tokenizer config')
     load_checkpoint(model, args.checkpoint, map_location='cpu', logger='silent')
     model.eval()
 
-    size = int(cfg.model.backbone.get('img_size', 224))
-    p = getattr(model.backbone, 'patch_size', None) or model.head.patch_size
+    size = int(cfg.get('img_size', 224) if tokenizer
+               else cfg.model.backbone.get('img_size', 224))
     pre = model.data_preprocessor
     mean = pre.mean.view(3, 1, 1)
     std = pre.std.view(3, 1, 1)
@@ -91,6 +96,9 @@ def main():
         images.append(torch.from_numpy(rgb.copy()).permute(2, 0, 1).float())
         names.append(osp.splitext(osp.basename(path))[0])
     x = (torch.stack(images) - mean) / std
+    if tokenizer:
+        return write_tokens(args, model, x, names, mean, std)
+    p = getattr(model.backbone, 'patch_size', None) or model.head.patch_size
     if simmim:
         return write_simmim(args, cfg, model, x, names, mean, std)
     if mae:
@@ -174,6 +182,35 @@ def write_mae(args, model, x, names, mean, std):
     ratio = out['pixel_mask'].float().mean().item()
     print(f'{PROG}: wrote {len(names)} MAE grids (original | masked input | reconstruction), '
           f'{ratio:.0%} of the pixels masked, to {args.out_dir}')
+
+
+def write_tokens(args, model, x, names, mean, std):
+    """``DIR/<name>_tokens.png``: original | reconstruction from the tokens | token map."""
+    import cv2
+    import numpy as np
+    import torch
+
+    with torch.no_grad():
+        x_hat, idx, _ = model.tokenizer.reconstruct(x)
+    palette = np.random.default_rng(0).integers(0, 256, (model.tokenizer.num_codes, 3), np.uint8)
+    size = x.shape[-1]
+    scale = max(1, args.panel_size // size)
+    gap = np.full((size * scale, 4, 3), 255, np.uint8)
+
+    def to_bgr(t):
+        return (t * std + mean).clamp(0, 255).permute(1, 2, 0).byte().numpy()[..., ::-1]
+
+    os.makedirs(args.out_dir, exist_ok=True)
+    for b, name in enumerate(names):
+        token_map = cv2.resize(palette[idx[b].numpy()], (size, size),
+                               interpolation=cv2.INTER_NEAREST)
+        panels = [cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_NEAREST)
+                  for img in (to_bgr(x[b]), to_bgr(x_hat[b]), token_map)]
+        row = [panels[0], gap, panels[1], gap, panels[2]]
+        cv2.imwrite(osp.join(args.out_dir, f'{name}_tokens.png'), np.concatenate(row, axis=1))
+    used = idx.unique().numel()
+    print(f'{PROG}: wrote {len(names)} tokenizer grids (original | reconstruction | tokens; '
+          f'{used} distinct codes of {model.tokenizer.num_codes}) to {args.out_dir}')
 
 
 def _write_whole_image_grids(args, x, names, mean, std, out, suffix, with_prediction):

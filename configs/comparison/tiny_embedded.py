@@ -9,6 +9,8 @@
 #   pretrain      its tiny pretraining config (data root set to <data>/pretrain by the tool)
 #   downstream    the name of a `downstream` recipe
 #   reconstruct   draw reconstruction grids with tools/visualize_reconstruction.py
+#   tokenizer     (token-target methods) the name of a `tokenizers` entry: trained first, once
+#                 per seed, and given to the pretraining as model.target_generator's checkpoint
 
 # Fine-tuning recipes: a tiny Mask R-CNN on <data>/coco (`detection`: ViTDet for the ViTs) and a
 # tiny UperNet on <data>/ade (`segmentation`), fitting the backbone they start from (a ViT's
@@ -33,6 +35,17 @@ downstream = dict(
         segmentation='configs/upernet/mscn_upernet_r18_tiny_embedded.py'),
 )
 
+# Visual tokenizers of the token-target methods (tools/train_tokenizer.py), each trained once per
+# seed: the plain VQ-VAE (BEiT, LoMaR-BEiT: DALL-E's dVAE cannot be downloaded) and PeCo's
+# perceptual one, whose frozen feature network is the export of `perceptual_features` (the
+# main job's own tiny MAE, pretrained for it if MAE is not a row).
+tokenizers = dict(
+    vq_vae=dict(config='configs/peco/vq-tokenizer_perceptual_tiny_embedded.py',
+                perceptual_features=None),
+    perceptual=dict(config='configs/peco/vq-tokenizer_perceptual_tiny_embedded.py',
+                    perceptual_features='mae'),
+)
+
 methods = dict(
     lomar=dict(
         pretrain='configs/lomar/pretrain_tiny_embedded.py',
@@ -46,6 +59,23 @@ methods = dict(
         pretrain='configs/simmim/simmim_vit-tiny-p8_embedded.py',
         downstream='shared_rel_pos_bias',
         reconstruct=True),
+    # BEiT-family: token targets (no pixels to draw; the tokenizers' grids are drawn); BEiT's
+    # and PeCo's encoder is mmpretrain's BEiTPretrainViT (shared table, layer scale)
+    beit=dict(
+        pretrain='configs/beit/beit_vit-tiny-p8_vq-tokenizer_embedded.py',
+        downstream='shared_rel_pos_bias',
+        reconstruct=False,
+        tokenizer='vq_vae'),
+    peco=dict(
+        pretrain='configs/peco/peco_vit-tiny-p8_embedded.py',
+        downstream='shared_rel_pos_bias',
+        reconstruct=False,
+        tokenizer='perceptual'),
+    lomar_beit=dict(
+        pretrain='configs/lomar_beit/lomar-beit_vit-tiny-p8_vq-tokenizer_embedded.py',
+        downstream='contextual_rpe',
+        reconstruct=False,
+        tokenizer='vq_vae'),
     # a siamese ConvNet: no reconstruction to draw (tools/visualize_siamese_views.py draws its
     # masked views)
     mscn=dict(

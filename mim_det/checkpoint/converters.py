@@ -45,6 +45,7 @@ LAYOUT_RESNET = 'ResNet (torchvision / OpenMMLab names)'
 
 RPE = '.attn.rpe_k.lookup_table_weight'
 Q_BIAS = re.compile(r'^blocks\.(\d+)\.attn\.q_bias$')
+MMPRETRAIN_Q_BIAS = re.compile(r'^layers\.(\d+)\.attn\.q_bias$')
 #: BEiT/SimMIM's relative position bias shared by all blocks (``ViTBase.shared_rel_pos_cfg``)
 SHARED_TABLE = 'rel_pos_bias.relative_position_bias_table'
 
@@ -120,8 +121,11 @@ def convert_export(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Conv
 
 
 def convert_mmpretrain(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
-    """mmpretrain / mmseg / mim_det ``.pth``: BEiT-style tables move under ``rel_pos_bias``."""
-    return _rename(state, _MMPRETRAIN_RULES)
+    """mmpretrain / mmseg / mim_det ``.pth``: BEiT-style per-block tables move under
+    ``rel_pos_bias``; BEiT's split ``layers.i.attn.q_bias`` / ``v_bias`` (mmpretrain ``BEiTViT``,
+    mmseg ``BEiT``) are fused into ``qkv.bias``."""
+    return _fuse_qv_biases(_rename(state, _MMPRETRAIN_RULES), state, MMPRETRAIN_Q_BIAS,
+                           'layers.{}.attn.v_bias')
 
 
 def convert_official_mae(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
@@ -135,27 +139,35 @@ def convert_official_lomar(state: Dict[str, torch.Tensor], meta: Optional[dict])
     return _rename(state, _TIMM_RULES)._replace(pos_embed_is_real=False)
 
 
-def convert_official_beit(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
-    """microsoft/SimMIM's ViT (BEiT's code): timm names, no qkv bias but separate ``q_bias`` and
-    ``v_bias`` -- the key bias is fixed at zero (``torch.cat((q_bias, zeros, v_bias))`` in its
-    attention) -- merged here into the fused ``qkv.bias`` (D -> 3D) of mim_det's attention. The
-    shared table (``USE_SHARED_RPB``) keeps its name, :data:`SHARED_TABLE`; ``pos_embed`` only
-    exists with ``USE_APE``. A zero key bias adds ``q_i . 0`` to every logit of a row, so the
-    merged bias computes the same attention."""
-    converted = _rename(state, _TIMM_RULES)
+def _fuse_qv_biases(converted: Converted, state: Dict[str, torch.Tensor], q_bias: re.Pattern,
+                    v_name: str) -> Converted:
+    """BEiT's attention has separate ``q_bias`` and ``v_bias`` and a key bias fixed at zero
+    (``torch.cat((q_bias, zeros, v_bias))``); mim_det's fused ``qkv.bias`` (D -> 3D) holds the
+    three. A zero key bias adds ``q_i . 0`` to every logit of a row, so the fused bias computes
+    the same attention. ``v_name`` formats the block number into the source's v_bias name."""
     tensors, renamed = dict(converted.tensors), dict(converted.renamed)
-    for key in [k for k in state if Q_BIAS.match(k)]:
-        block = Q_BIAS.match(key).group(1)
-        v_key = f'blocks.{block}.attn.v_bias'
+    for key in [k for k in state if q_bias.match(k)]:
+        block = q_bias.match(key).group(1)
+        v_key = v_name.format(block)
         if v_key not in state:
             raise CheckpointError(f'{key} has no matching {v_key} (a BEiT/SimMIM attention has '
                                   'both); the checkpoint is incomplete')
-        q_bias, v_bias = tensors.pop(key), tensors.pop(v_key)
-        del renamed[key], renamed[v_key]
+        q, v = state[key], state[v_key]
+        for source in (key, v_key):
+            name = next(n for n, src in renamed.items() if src == source)
+            del tensors[name], renamed[name]
         fused = f'layers.{block}.attn.qkv.bias'
-        tensors[fused] = torch.cat([q_bias, torch.zeros_like(q_bias), v_bias])
+        tensors[fused] = torch.cat([q, torch.zeros_like(q), v])
         renamed[fused] = f'{key} + {v_key} (key bias 0)'
-    return Converted(tensors, converted.unused, renamed)
+    return converted._replace(tensors=tensors, renamed=renamed)
+
+
+def convert_official_beit(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:
+    """microsoft/SimMIM's ViT (BEiT's code) and microsoft/unilm BEiT: timm names, split
+    ``q_bias`` / ``v_bias`` fused into ``qkv.bias``. The shared table (``USE_SHARED_RPB``)
+    keeps its name, :data:`SHARED_TABLE`; ``pos_embed`` only exists with ``USE_APE``."""
+    return _fuse_qv_biases(_rename(state, _TIMM_RULES), state, Q_BIAS,
+                           'blocks.{}.attn.v_bias')
 
 
 def convert_resnet(state: Dict[str, torch.Tensor], meta: Optional[dict]) -> Converted:

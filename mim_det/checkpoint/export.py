@@ -39,10 +39,13 @@ from .errors import CheckpointError
 from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict, tensors_sha256
 
 POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos',
-                'SimMIMViT': 'shared_rel_pos_bias', 'ResNet': 'none', 'ResNetV1c': 'none',
-                'ResNetV1d': 'none'}
+                'SimMIMViT': 'shared_rel_pos_bias', 'BEiTPretrainViT': 'shared_rel_pos_bias',
+                'ResNet': 'none', 'ResNetV1c': 'none', 'ResNetV1d': 'none'}
+#: backbones whose names are not mim_det's canonical ones: exported through their converter
+#: (mmpretrain's BEiT: split q/v biases fused into qkv.bias, index buffers dropped)
+CANONICALISE = ('BEiTPretrainViT', )
 #: algorithm type -> method name, where the class name is not the method's name
-METHOD = {'MultiMaskSiamese': 'mscn'}
+METHOD = {'MultiMaskSiamese': 'mscn', 'LoMaRBEiT': 'lomar_beit'}
 CONVNETS = ('ResNet', 'ResNetV1c', 'ResNetV1d')
 PRETRAINING_ONLY = ('mask_token', )
 RPE_TABLE = 'layers.0.attn.rpe_k.lookup_table_weight'
@@ -64,6 +67,17 @@ def _rpe_cfg(backbone_cfg: dict) -> dict:
         if cfg.get('type') == 'ContextualRPE':
             return {k: v for k, v in cfg.items() if k != 'type'}
     return dict(alpha=1.9, beta=3.8, gamma=15.2)  # LoMaR's (the class default)
+
+
+def _check_beit_positions(backbone_cfg: dict, checkpoint: str):
+    """Exports record one position encoding; BEiT v1's is the shared table alone."""
+    shared = backbone_cfg.get('use_shared_rel_pos_bias', True)
+    if not shared or backbone_cfg.get('use_abs_pos_emb') or backbone_cfg.get('use_rel_pos_bias'):
+        raise CheckpointError(
+            f'checkpoint {checkpoint!r}: BEiTPretrainViT with use_shared_rel_pos_bias={shared}, '
+            f"use_abs_pos_emb={backbone_cfg.get('use_abs_pos_emb')}, use_rel_pos_bias="
+            f"{backbone_cfg.get('use_rel_pos_bias')}; exports support BEiT v1's shared table only "
+            '(use_shared_rel_pos_bias=True, the other two False)')
 
 
 def export_backbone(checkpoint: str, out: str, prefix: Optional[str] = None) -> dict:
@@ -96,6 +110,10 @@ def export_backbone(checkpoint: str, out: str, prefix: Optional[str] = None) -> 
                               f'{prefix!r}; pass --prefix matching its backbone keys')
     tensors = {k: v.detach().clone().contiguous() for k, v in tensors.items()
                if k.split('.')[0] not in PRETRAINING_ONLY}
+    if backbone_cfg['type'] in CANONICALISE:
+        _check_beit_positions(backbone_cfg, checkpoint)
+        from .converters import convert_mmpretrain
+        tensors = convert_mmpretrain(tensors, None).tensors
     rpe = None
     if RPE_TABLE in tensors:
         rpe = dict(_rpe_cfg(backbone_cfg), num_buckets=int(tensors[RPE_TABLE].shape[-1]))

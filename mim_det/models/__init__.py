@@ -2,4 +2,4 @@
 components (mmpretrain scope); downstream ones come with :mod:`mim_det.downstream`."""
 # layers first: the checkpoint loader that the backbones use builds on layers only
 from . import layers  # noqa: F401,I001
-from . import backbones, heads, maskers, selfsup, target_generators  # noqa: F401
+from . import backbones, heads, losses, maskers, selfsup, target_generators  # noqa: F401

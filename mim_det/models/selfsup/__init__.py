@@ -3,7 +3,9 @@
 (SimCLR, BYOL, SimSiam) with its masked views; SimMIM uses mmpretrain's ``SimMIM`` algorithm with
 mim_det's plain-ViT encoder."""
 from .lomar import LoMaR, LoMaRViT
+from .lomar_beit import LoMaRBEiT
 from .mscn import MultiMaskSiamese
+from .peco import PerceptualVQVAE
 from .simmim import SimMIMViT
 
-__all__ = ['LoMaR', 'LoMaRViT', 'MultiMaskSiamese', 'SimMIMViT']
+__all__ = ['LoMaR', 'LoMaRBEiT', 'LoMaRViT', 'MultiMaskSiamese', 'PerceptualVQVAE', 'SimMIMViT']

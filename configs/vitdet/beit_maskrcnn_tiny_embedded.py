@@ -1,0 +1,10 @@
+# The tiny ViTDet Mask R-CNN from a tiny BEiT export
+# (configs/beit/beit_vit-tiny-p8_vq-tokenizer_embedded.py):
+# SimMIM's tiny recipe (vitdet/simmim_maskrcnn_tiny_embedded.py; same encoder layout: shared
+# relative
+# position table, layer scale, no absolute position) with this checkpoint. The main job uses
+# the SimMIM config with the export on the command line.
+_base_ = ['./simmim_maskrcnn_tiny_embedded.py']
+
+pretrained = 'work_dirs/beit_tiny/backbone.safetensors'
+model = dict(backbone=dict(init_cfg=dict(checkpoint=pretrained)))
