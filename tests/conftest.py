@@ -21,6 +21,22 @@ SMALL_DATA = dict(num_pretrain=24, num_coco_train=8, num_coco_val=4, num_ade_tra
                   num_ade_val=3, num_classify_train=12, num_classify_val=6)
 
 
+# The test files that take longest (measured with --durations; several minutes each), longest
+# first. Under pytest-xdist's ``--dist loadfile`` (tools/run_tests.sh) a file runs whole on one
+# worker and files are handed out in collection order, so starting these first keeps one of them
+# from being the last thing running while the other worker idles.
+LONGEST_FILES = ('test_vitdet_pipeline.py', 'test_comparison.py', 'test_upernet.py',
+                 'test_faults.py', 'test_beit.py', 'test_mscn.py')
+
+
+def pytest_collection_modifyitems(config, items):
+    """Move the files of ``LONGEST_FILES`` to the front (their own order kept within each)."""
+    def rank(item):
+        name = osp.basename(str(item.fspath))
+        return LONGEST_FILES.index(name) if name in LONGEST_FILES else len(LONGEST_FILES)
+    items.sort(key=rank)  # stable: the rest keep their collection order
+
+
 @pytest.fixture(scope='session')
 def small_data(tmp_path_factory):
     """A small embedded dataset (all four formats) generated once per test session."""

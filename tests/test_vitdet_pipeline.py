@@ -30,7 +30,7 @@ def test_tiny_vitdet_learns_embedded_coco(tmp_path):
     data = str(tmp_path / 'data')
     generate_pretrain_images(data, num=64, seed=0)
     generate_coco(data, num_train=200, num_val=30, seed=0)
-    env = None  # the suite's OMP_NUM_THREADS (tools/run_tests.sh: 2)
+    env = None  # the suite's OMP_NUM_THREADS (tools/run_tests.sh: 1 per parallel worker)
 
     pre = tmp_path / 'pretrain'
     result = run_tool([sys.executable, 'tools/train.py', PRETRAIN, '--work-dir', str(pre),
