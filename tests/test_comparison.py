@@ -170,15 +170,12 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
     assert not [line for line in again.stdout.splitlines() if line.endswith(' ...')]
 
 
-def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
-    """The step plan of --methods peco,lomar_beit (each step's command recorded instead of
-    run): the perceptual tokenizer needs MAE's export of the same seed, so MAE is pretrained
-    and exported (not fine-tuned) before it; each tokenizer trains once per seed and its
-    checkpoint is the pretraining's target generator; the pretrain time counts the
-    tokenizer's."""
+def _record_steps(monkeypatch, tool, seconds: dict, default_seconds: float) -> list:
+    """Replace ``Job.run`` of the compare tool by a recorder: each step's (name, command) is
+    appended to the returned list, trainings leave a ``last_checkpoint``, fine-tunings a
+    ``test_metrics.json``, and a step of kind k takes ``seconds.get(k, default_seconds)``."""
     import json
     import os
-    tool = _tool()
     steps = []
 
     def record(self, name, kind, out_dir, cmd):
@@ -191,13 +188,30 @@ def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
             metrics = {'coco/bbox_mAP': 0.05, 'coco/segm_mAP': 0.04, 'mIoU': 20.0}
             with open(osp.join(out_dir, 'test_metrics.json'), 'w') as f:
                 json.dump(dict(metrics=metrics), f)
-        return dict(cmd=cmd, seconds=60.0 if kind == 'tokenizer' else 100.0)
+        return dict(cmd=cmd, seconds=seconds.get(kind, default_seconds))
 
     monkeypatch.setattr(tool.Job, 'run', record)
+    return steps
+
+
+def _empty_data(tmp_path):
+    """A --data folder with the three subfolders the tool checks for (nothing in them)."""
     data = tmp_path / 'data'
     for sub in ('pretrain', 'coco', 'ade'):
         (data / sub).mkdir(parents=True)
-    work = tmp_path / 'main'
+    return data
+
+
+def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
+    """The step plan of --methods peco,lomar_beit (each step's command recorded instead of
+    run): the perceptual tokenizer needs MAE's export of the same seed, so MAE is pretrained
+    and exported (not fine-tuned) before it; each tokenizer trains once per seed and its
+    checkpoint is the pretraining's target generator; the pretrain time counts the
+    tokenizer's and its feature network's."""
+    import json
+    tool = _tool()
+    steps = _record_steps(monkeypatch, tool, dict(tokenizer=60.0), default_seconds=100.0)
+    data, work = _empty_data(tmp_path), tmp_path / 'main'
     assert tool.main(['--methods', 'peco,lomar_beit', '--data', str(data),
                       '--work-dir', str(work)]) == 0
     names = [n for n, _ in steps]
@@ -219,4 +233,26 @@ def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
     runs = {r['method']: r for r in results['runs']}
     assert set(runs) == {'scratch-shared_rel_pos_bias', 'scratch-contextual_rpe', 'peco',
                          'lomar_beit'}
-    assert runs['peco']['pretrain_s'] == 160.0 and runs['peco']['twin'] == 'scratch-shared_rel_pos_bias'
+    assert runs['peco']['pretrain_s'] == 260.0 and runs['peco']['twin'] == 'scratch-shared_rel_pos_bias'
+
+
+def test_distillation_pretrains_its_teacher_first(tmp_path, monkeypatch):
+    """The step plan of --methods tinymim (commands recorded instead of run): the teacher (MAE)
+    is pretrained and exported, not fine-tuned, before the distillation, whose target generator
+    is that export; the student is fine-tuned beside its own-size scratch twin; the pretrain
+    time counts the teacher's."""
+    import json
+    tool = _tool()
+    steps = _record_steps(monkeypatch, tool, dict(pretrain=100.0), default_seconds=10.0)
+    data, work = _empty_data(tmp_path), tmp_path / 'main'
+    assert tool.main(['--methods', 'tinymim', '--data', str(data), '--work-dir', str(work)]) == 0
+    names = [n for n, _ in steps]
+    assert names.index('mae-seed0-export') < names.index('tinymim-seed0-pretrain')
+    assert not any(n.startswith('mae-seed0-detection') for n in names)  # a teacher, no row
+    teacher = str(work / 'mae' / 'seed0' / 'pretrain' / 'backbone.safetensors')
+    assert f'model.target_generator.init_cfg.checkpoint={teacher}' in \
+        dict(steps)['tinymim-seed0-pretrain']
+    runs = {r['method']: r for r in json.loads((work / 'results.json').read_text())['runs']}
+    assert set(runs) == {'scratch-vit_student', 'tinymim'}
+    assert runs['tinymim']['twin'] == 'scratch-vit_student'
+    assert runs['tinymim']['pretrain_s'] == 200.0  # MAE's pretraining 100 + distillation 100

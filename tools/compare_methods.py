@@ -208,13 +208,21 @@ def main(argv=None) -> int:
         if tok not in recipes.get('tokenizers', {}):
             raise CLIError(f'{args.recipes}: a method names tokenizer {tok!r}, which is not in '
                            f'tokenizers ({", ".join(recipes.get("tokenizers", {}))})')
-    # methods pretrained for another one's sake (a perceptual tokenizer's feature network)
+    # methods pretrained for another one's sake (a perceptual tokenizer's feature network, a
+    # distillation teacher)
     features = [recipes.tokenizers[t]['perceptual_features'] for t in tokenizers
                 if recipes.tokenizers[t].get('perceptual_features')]
     for n in features:
         if n not in recipes.methods:
             raise CLIError(f'{args.recipes}: a tokenizer takes its perceptual features from '
                            f'method {n!r}, which is not in methods')
+    for n in pretrained:
+        teacher = recipes.methods[n].get('teacher')
+        if teacher and (teacher not in recipes.methods or teacher == n):
+            raise CLIError(f'{args.recipes}: method {n!r} distils teacher {teacher!r}, which is '
+                           'not another entry of methods')
+        if teacher:
+            features.append(teacher)
     needed = list(dict.fromkeys(pretrained + features))
     weight = len(seeds) * (
         sum(STEP_WEIGHT['pretrain'] + STEP_WEIGHT['export']
@@ -261,7 +269,8 @@ def main(argv=None) -> int:
         spec = recipes.tokenizers[name]
         out = osp.join(work, 'tokenizers', name, f'seed{seed}')
         features = spec.get('perceptual_features')
-        flag = (['--perceptual-checkpoint', pretrain(features, seed)['export']] if features
+        network = pretrain(features, seed) if features else None
+        flag = (['--perceptual-checkpoint', network['export']] if network
                 else ['--no-perceptual'])
         stamp = job.run(f'tokenizer-{name}-seed{seed}', 'tokenizer', out,
                         [py, 'tools/train_tokenizer.py', spec['config'], *flag, '--work-dir', out,
@@ -272,7 +281,9 @@ def main(argv=None) -> int:
                 osp.join(out, 'reconstructions'),
                 [py, 'tools/visualize_reconstruction.py', spec['config'], ckpt,
                  *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
-        tokenizer_runs[name, seed] = dict(ckpt=ckpt, seconds=stamp['seconds'])
+        # the feature network's pretraining counts too: the tokenizer needed it
+        tokenizer_runs[name, seed] = dict(
+            ckpt=ckpt, seconds=stamp['seconds'] + (network['seconds'] if network else 0.))
         return tokenizer_runs[name, seed]
 
     def pretrain(n: str, seed: int) -> dict:
@@ -282,10 +293,16 @@ def main(argv=None) -> int:
             return pretrained_runs[n, seed]
         recipe = recipes.methods[n]
         extra, seconds = [], 0.0
+        # the target generator's checkpoint: a tokenizer, or a teacher's export (its pretraining
+        # time counts: the row needed it)
         if recipe.get('tokenizer'):
             tok = train_tokenizer(recipe['tokenizer'], seed)
             extra = [f'model.target_generator.init_cfg.checkpoint={tok["ckpt"]}']
             seconds += tok['seconds']
+        elif recipe.get('teacher'):
+            teacher = pretrain(recipe['teacher'], seed)
+            extra = [f'model.target_generator.init_cfg.checkpoint={teacher["export"]}']
+            seconds += teacher['seconds']
         out = osp.join(work, n, f'seed{seed}', 'pretrain')
         stamp = job.run(f'{n}-seed{seed}-pretrain', 'pretrain', out,
                         [py, 'tools/train.py', recipe['pretrain'], '--work-dir', out,

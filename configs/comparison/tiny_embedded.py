@@ -11,6 +11,10 @@
 #   reconstruct   draw reconstruction grids with tools/visualize_reconstruction.py
 #   tokenizer     (token-target methods) the name of a `tokenizers` entry: trained first, once
 #                 per seed, and given to the pretraining as model.target_generator's checkpoint
+#   teacher       (distillation) the name of another `methods` entry: pretrained and exported
+#                 first (once per seed, also when it is not a row), its export given to the
+#                 pretraining as model.target_generator's checkpoint; its time counts in the
+#                 row's pretrain time
 
 # Fine-tuning recipes: a tiny Mask R-CNN on <data>/coco (`detection`: ViTDet for the ViTs) and a
 # tiny UperNet on <data>/ade (`segmentation`), fitting the backbone they start from (a ViT's
@@ -29,6 +33,11 @@ downstream = dict(
     shared_rel_pos_bias=dict(
         detection='configs/vitdet/simmim_maskrcnn_tiny_embedded.py',
         segmentation='configs/upernet/simmim_upernet_tiny_embedded.py'),
+    # MAE's position handling on the TinyMIM student's narrower ViT (96-d, 3 heads): its twin
+    # is a scratch model of the same size
+    vit_student=dict(
+        detection='configs/vitdet/tinymim_maskrcnn_tiny_embedded.py',
+        segmentation='configs/upernet/tinymim_upernet_tiny_embedded.py'),
     # a ResNet-18 (MSCN): Mask R-CNN R-18-FPN and UperNet R-18, BN, plain stem
     resnet=dict(
         detection='configs/mask_rcnn/mscn_mask-rcnn_r18_fpn_tiny_embedded.py',
@@ -76,6 +85,13 @@ methods = dict(
         downstream='contextual_rpe',
         reconstruct=False,
         tokenizer='vq_vae'),
+    # distillation of the tiny MAE export into a smaller student through token relations (no
+    # reconstruction to draw)
+    tinymim=dict(
+        pretrain='configs/tinymim/tinymim_vit-tiny-p8_mae-teacher_embedded.py',
+        downstream='vit_student',
+        reconstruct=False,
+        teacher='mae'),
     # a siamese ConvNet: no reconstruction to draw (tools/visualize_siamese_views.py draws its
     # masked views)
     mscn=dict(

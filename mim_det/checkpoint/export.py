@@ -40,6 +40,7 @@ from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict, tensors_
 
 POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos',
                 'SimMIMViT': 'shared_rel_pos_bias', 'BEiTPretrainViT': 'shared_rel_pos_bias',
+                'TinyMIMViT': 'absolute_sincos',
                 'ResNet': 'none', 'ResNetV1c': 'none', 'ResNetV1d': 'none'}
 #: backbones whose names are not mim_det's canonical ones: exported through their converter
 #: (mmpretrain's BEiT: split q/v biases fused into qkv.bias, index buffers dropped)

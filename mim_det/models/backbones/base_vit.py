@@ -266,6 +266,21 @@ class ViTBase(BaseModule):
                 outs.append(self.format_output(x, grid_hw))
         return tuple(outs)
 
+    def tokens_entering(self, x: torch.Tensor, index: int
+                        ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Images (B, C, H, W) -> (the sequence (B, N, D) entering block ``index``, the patch
+        grid). Blocks after it are not run (TinyMIM's relations, the attention analyses);
+        ``index`` may count from the end (-1: the input of the last block)."""
+        index = _block_index(index, self.num_layers, type(self).__name__)
+        tokens, grid_hw = self.embed(x)
+        bias = self.shared_position_bias(tokens, grid_hw)
+        for layer in self.layers[:index]:
+            if self.with_cp and tokens.requires_grad:
+                tokens = cp.checkpoint(layer, tokens, grid_hw, bias, use_reentrant=False)
+            else:
+                tokens = layer(tokens, grid_hw, bias)
+        return tokens, grid_hw
+
     def forward(self, x: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """Images (B, C, H, W) -> tuple of outputs at ``out_indices``, shaped by ``out_type``."""
         return self.encode(*self.embed(x))
@@ -298,3 +313,11 @@ class ViTBase(BaseModule):
         if name.startswith('layers.'):
             return int(name.split('.')[1]) + 1, num
         return num - 1, num
+
+
+def _block_index(index: int, num_layers: int, owner: str) -> int:
+    """``index`` in [-num_layers, num_layers) as a 0-based block index, or a clear error."""
+    if not -num_layers <= index < num_layers:
+        raise ValueError(f'{owner}: block index {index} is out of range for {num_layers} '
+                         f'blocks; use 0..{num_layers - 1} (or -1 for the last)')
+    return index % num_layers

@@ -110,11 +110,16 @@ class Attention(nn.Module):
             bias = term if bias is None else bias + term
         return bias
 
+    def project_qkv(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Tokens (B, N, D) -> q, k, v, each (B, h, N, d) (unscaled)."""
+        b, n, _ = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
+        return qkv.unbind(0)
+
     def forward(self, x: torch.Tensor, grid_hw: Tuple[int, int],
                 attn_mask: Optional[torch.Tensor] = None) -> torch.Tensor:
         b, n, _ = x.shape
-        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dims).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each (B, h, N, d)
+        q, k, v = self.project_qkv(x)
         if attn_mask is not None:
             if attn_mask.dtype == torch.bool:
                 attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device
