@@ -163,23 +163,35 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
     again = run_tool(cmd)
     assert again.returncode == 0, again.stderr[-3000:]
     started = [line for line in out.splitlines() if line.endswith(' ...')]
-    # 2 x (det train + test, draw, seg train + test) + pretraining, export, reconstruction
-    assert len(started) == 9
+    # 2 x (det train + test, draw, seg train + test) + pretraining, export, reconstruction,
+    # and the attention analysis of the MAE export
+    assert len(started) == 10
+    attention = json.loads((work / 'attention' / 'attention_analysis.json').read_text())
+    assert [m['label'] for m in attention['models']] == ['mae']
+    assert (work / 'attention' / 'attention_distance.png').read_bytes()[:4] == b'\x89PNG'
     assert 'Evaluation report (train.py --test)' in report
     assert again.stdout.count('done before, skipped') == len(started)
     assert not [line for line in again.stdout.splitlines() if line.endswith(' ...')]
 
 
-def _record_steps(monkeypatch, tool, seconds: dict, default_seconds: float) -> list:
+def _record_steps(monkeypatch, tool, seconds: dict, default_seconds: float,
+                  spans: dict = None, sleep: dict = None) -> list:
     """Replace ``Job.run`` of the compare tool by a recorder: each step's (name, command) is
     appended to the returned list, trainings leave a ``last_checkpoint``, fine-tunings a
-    ``test_metrics.json``, and a step of kind k takes ``seconds.get(k, default_seconds)``."""
+    ``test_metrics.json``, and a step of kind k takes ``seconds.get(k, default_seconds)``.
+    With ``sleep`` (kind -> seconds), a step really lasts that long and ``spans`` gets its
+    (start, end) times."""
     import json
     import os
+    import time
     steps = []
 
     def record(self, name, kind, out_dir, cmd):
+        start = time.monotonic()
         steps.append((name, cmd))
+        if sleep:
+            time.sleep(sleep.get(kind, 0.0))
+            spans[name] = (start, time.monotonic())
         os.makedirs(out_dir, exist_ok=True)
         if kind in ('pretrain', 'tokenizer', 'detection', 'segmentation'):
             with open(osp.join(out_dir, 'last_checkpoint'), 'w') as f:
@@ -256,3 +268,61 @@ def test_distillation_pretrains_its_teacher_first(tmp_path, monkeypatch):
     assert set(runs) == {'scratch-vit_student', 'tinymim'}
     assert runs['tinymim']['twin'] == 'scratch-vit_student'
     assert runs['tinymim']['pretrain_s'] == 200.0  # MAE's pretraining 100 + distillation 100
+
+
+def _overlaps(spans: dict) -> int:
+    """The most steps running at the same moment."""
+    edges = sorted([(t0, 1) for t0, _ in spans.values()] + [(t1, -1) for _, t1 in spans.values()])
+    most = running = 0
+    for _, step in edges:  # an end sorts before a start at the same instant
+        running += step
+        most = max(most, running)
+    return most
+
+
+@pytest.mark.parametrize('jobs', [1, 2])
+def test_side_by_side_steps_wait_for_their_dependencies(tmp_path, monkeypatch, jobs):
+    """--methods tinymim with --jobs 1 and 2 (steps recorded, each lasting a while): never more
+    than `jobs` steps at once; the distillation starts after its teacher's export, the student's
+    fine-tunings after its export; with two threads, the free one fine-tunes the scratch twin
+    while the teacher pretrains instead of waiting for it."""
+    tool = _tool()
+    spans = {}
+    _record_steps(monkeypatch, tool, {}, default_seconds=1.0, spans=spans,
+                  sleep=dict(pretrain=0.8, detection=0.1, segmentation=0.1))
+    data, work = _empty_data(tmp_path), tmp_path / 'main'
+    assert tool.main(['--methods', 'tinymim', '--jobs', str(jobs), '--data', str(data),
+                      '--work-dir', str(work)]) == 0
+    assert _overlaps(spans) == jobs
+    assert spans['tinymim-seed0-pretrain'][0] >= spans['mae-seed0-export'][1]
+    for kind in ('detection', 'segmentation'):
+        assert spans[f'tinymim-seed0-{kind}'][0] >= spans['tinymim-seed0-export'][1]
+    twin_start = min(spans[f'scratch-vit_student-seed0-{k}'][0]
+                     for k in ('detection', 'segmentation'))
+    assert (twin_start < spans['mae-seed0-pretrain'][1]) == (jobs == 2)
+
+
+def test_first_failure_stops_the_steps_running_beside_it(tmp_path):
+    """Two real steps side by side, one OpenMP thread each: when one fails, the other is
+    stopped (no stamp, so a rerun repeats it) and the failure is raised naming its log."""
+    import sys
+    tool = _tool()
+    job = tool.Job(str(tmp_path), total_weight=2.0, threads=1)
+    slow = [sys.executable, '-c', 'import os, time; print("threads", os.environ["OMP_NUM_'
+            'THREADS"], os.environ["MKL_NUM_THREADS"], flush=True); time.sleep(120)']
+    fail = [sys.executable, '-c', 'import time; time.sleep(2); raise SystemExit(3)']
+    tasks = [(None, [], lambda: job.run('slow', 'draw', str(tmp_path / 'slow'), slow)),
+             (None, [], lambda: job.run('fail', 'draw', str(tmp_path / 'fail'), fail))]
+    with pytest.raises(tool.CLIError, match=r'step "fail" failed \(exit 3\); full log: .*fail\.log'):
+        tool.run_side_by_side(tasks, 2, job, tool.Once())
+    assert not (tmp_path / 'slow' / 'step_done.json').exists()
+    assert (tmp_path / 'logs' / 'slow.log').read_text() == 'threads 1 1\n'
+
+
+def test_jobs_and_threads_per_step():
+    tool = _tool()
+    assert tool.parse_jobs('auto', 2) == 1 and tool.parse_jobs('auto', 64) == 4
+    assert tool.parse_jobs('auto', 1) == 1 and tool.parse_jobs('auto', 6) == 3 and tool.parse_jobs('3', 2) == 3
+    for bad in ('0', 'two', '-1'):
+        with pytest.raises(tool.CLIError, match='--jobs'):
+            tool.parse_jobs(bad, 2)

@@ -7,8 +7,10 @@ from mmengine.config import Config
 
 from conftest import ROOT
 
+#: recipes of the multi-run tools (the main job's, the data-scaling grid), not models
+RECIPES = ('/comparison/', '/data_scaling/grid_')
 CONFIGS = sorted(p for p in glob.glob(f'{ROOT}/configs/**/*.py', recursive=True)
-                 if '_base_' not in p and '/comparison/' not in p)  # recipes, not models
+                 if '_base_' not in p and not any(r in p for r in RECIPES))
 #: model configs already built, checkpoint paths left out: configs that differ from another
 #: only in the checkpoint they start from (e.g. configs/vitdet/beit_* and simmim_*) build once
 BUILT = set()

@@ -16,26 +16,28 @@ are those twins. Prints and writes the table (``table.md``, ``table.csv``, ``gai
 
 Each step writes a stamp (``<step dir>/step_done.json``) holding its command line; a rerun with
 the same arguments skips finished steps, so an interrupted job continues where it stopped.
+
+Independent steps run side by side (``--jobs``; default ``auto``: one per two CPU
+cores, at most 4),
+each with ``cores // jobs`` OpenMP threads (why: :mod:`mim_det.analysis.steps`). ``--jobs 1``
+runs the steps one at a time with the caller's environment.
 """
 import argparse
 import json
-import os
 import os.path as osp
-import subprocess
 import sys
-import time
 from typing import Dict, List, Optional
 
 import _bootstrap  # noqa: F401
 
+from mim_det.analysis.steps import Job, Once, parse_jobs, run_side_by_side, usable_cores
 from mim_det.cli import CLIError, run_cli
 
 PROG = 'compare_methods'
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-STAMP = 'step_done.json'
 #: relative cost of each step kind, to estimate the time left (measured on a 2-core CPU)
 STEP_WEIGHT = {'pretrain': 7.0, 'export': 0.05, 'reconstruct': 0.1, 'detection': 2.8,
-               'draw': 0.12, 'segmentation': 1.3, 'tokenizer': 4.0}
+               'draw': 0.12, 'segmentation': 1.3, 'tokenizer': 4.0, 'attention': 0.05}
 
 
 def parse_args(argv=None):
@@ -54,6 +56,10 @@ def parse_args(argv=None):
                         'train_cfg.max_iters=20 (quick checks)')
     parser.add_argument('--pretrain-options', nargs='+', default=[],
                         help='extra KEY=VALUE overrides for every pretraining run')
+    parser.add_argument('--jobs', default='auto',
+                        help='steps run side by side, each with cores // jobs OpenMP threads; '
+                        '"auto" = one per two cores, at most 4; 1 = one at a time, threads as the '
+                        'environment says (default: auto)')
     return parser.parse_args(argv)
 
 
@@ -85,61 +91,6 @@ def parse_seeds(text: str) -> List[int]:
 
 def twin_name(downstream: str, default: str) -> str:
     return 'scratch' if downstream == default else f'scratch-{downstream}'
-
-
-class Job:
-    """Runs the steps one at a time, logging each to ``<work>/logs/<name>.log``."""
-
-    def __init__(self, work_dir: str, total_weight: float):
-        self.work_dir = work_dir
-        self.start = time.time()
-        self.total = total_weight
-        self.done = 0.0
-        self.ran = 0.0  # weight of the steps run (not skipped) in this invocation
-        self.count = 0
-        os.makedirs(osp.join(work_dir, 'logs'), exist_ok=True)
-
-    def _progress(self) -> str:
-        elapsed = time.time() - self.start
-        text = f'{elapsed / 60:.1f} min elapsed'
-        if self.ran > 0 and self.done < self.total:
-            # the pace of the steps this invocation ran; skipped steps cost nothing
-            left = elapsed / self.ran * (self.total - self.done)
-            text += f', about {left / 60:.0f} min left'
-        return text
-
-    def run(self, name: str, kind: str, out_dir: str, cmd: List[str]) -> dict:
-        """Run ``cmd`` unless ``out_dir`` holds a stamp of the same command; returns the stamp
-        (``seconds``: the step's wall time when it ran)."""
-        self.count += 1
-        stamp_path = osp.join(out_dir, STAMP)
-        if osp.isfile(stamp_path):
-            with open(stamp_path) as f:
-                stamp = json.load(f)
-            if stamp.get('cmd') == cmd:
-                self.done += STEP_WEIGHT[kind]
-                print(f'[{self.count}] {name}: done before, skipped ({self._progress()})',
-                      flush=True)
-                return stamp
-        print(f'[{self.count}] {name} ...', flush=True)
-        log = osp.join(self.work_dir, 'logs', f'{name}.log')
-        begin = time.time()
-        with open(log, 'w') as f:
-            result = subprocess.run(cmd, cwd=ROOT, stdout=f, stderr=subprocess.STDOUT)
-        seconds = time.time() - begin
-        if result.returncode != 0:
-            with open(log) as f:
-                tail = f.read().splitlines()[-30:]
-            print('\n'.join(tail), file=sys.stderr)
-            raise CLIError(f'step "{name}" failed (exit {result.returncode}); full log: {log}')
-        os.makedirs(out_dir, exist_ok=True)
-        stamp = dict(cmd=cmd, seconds=seconds)
-        with open(stamp_path, 'w') as f:
-            json.dump(stamp, f)
-        self.done += STEP_WEIGHT[kind]
-        self.ran += STEP_WEIGHT[kind]
-        print(f'[{self.count}] {name}: {seconds:.0f} s ({self._progress()})', flush=True)
-        return stamp
 
 
 def _data_options(kind: str, data: str) -> List[str]:
@@ -230,42 +181,51 @@ def main(argv=None) -> int:
             for n in needed)
         + len(tokenizers) * (STEP_WEIGHT['tokenizer'] + STEP_WEIGHT['reconstruct'])
         + (len(pretrained) + len(twins))
-        * (STEP_WEIGHT['detection'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['segmentation']))
-    job = Job(work, weight)
+        * (STEP_WEIGHT['detection'] + STEP_WEIGHT['draw'] + STEP_WEIGHT['segmentation'])
+        + STEP_WEIGHT['attention'] * any(recipes.methods[n].get('attention', True)
+                                         for n in pretrained))
+    cores = usable_cores()
+    jobs = parse_jobs(args.jobs, cores)
+    threads = None if jobs == 1 else max(1, cores // jobs)
+    job = Job(work, weight, threads, weights=STEP_WEIGHT, root=ROOT, jobs=jobs)
+    side_by_side = 'one step at a time' if jobs == 1 else \
+        f'{jobs} steps side by side, {threads} OpenMP thread(s) each ({cores} cores)'
     print(f'{PROG}: methods {", ".join(names)}; scratch twins {", ".join(twins.values())}; '
-          f'seeds {", ".join(map(str, seeds))}; data {data}; work dir {work}', flush=True)
+          f'seeds {", ".join(map(str, seeds))}; {side_by_side}; data {data}; work dir {work}',
+          flush=True)
 
-    def finetune(row: str, seed: int, ds: str, checkpoint: Optional[str]) -> Dict[str, float]:
-        configs = recipes.downstream[ds]
-        reports = {}
-        for kind in ('detection', 'segmentation'):
-            out = osp.join(work, row, f'seed{seed}', kind)
-            init = [f'model.backbone.init_cfg.checkpoint={checkpoint}'] if checkpoint \
-                else ['model.backbone.init_cfg=None']
-            schedule = list(recipes.get('finetune_options', {}).get(kind, []))
-            opts = _data_options(kind, data) + init + [f'randomness.seed={seed}'] + schedule \
-                + list(args.cfg_options)
-            job.run(f'{row}-seed{seed}-{kind}', kind, out,
-                    [py, 'tools/train.py', configs[kind], '--work-dir', out, '--no-validate',
-                     '--test', '--cfg-options', *opts])
-            if kind == 'detection':
-                ckpt = _last_checkpoint(out)
-                test_opts = [o for o in opts if not o.startswith('randomness.')]
-                job.run(f'{row}-seed{seed}-draw', 'draw', osp.join(out, 'vis'),
-                        [py, 'tools/test.py', configs[kind], ckpt, '--work-dir',
-                         osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
-                         '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'])
-            reports[kind] = _test_report(out)
-        return metrics_from_reports(reports['detection'], reports['segmentation'])
+    def finetune(row: str, seed: int, ds: str, kind: str, pretrained: Optional[str]) -> dict:
+        """Fine-tune and test one downstream recipe (``kind``: detection, with its drawn
+        predictions, or segmentation) from method ``pretrained``'s export of this seed, or
+        from scratch (None); returns the test report's metrics."""
+        checkpoint = pretrain(pretrained, seed)['export'] if pretrained else None
+        config = recipes.downstream[ds][kind]
+        out = osp.join(work, row, f'seed{seed}', kind)
+        init = [f'model.backbone.init_cfg.checkpoint={checkpoint}'] if checkpoint \
+            else ['model.backbone.init_cfg=None']
+        schedule = list(recipes.get('finetune_options', {}).get(kind, []))
+        opts = _data_options(kind, data) + init + [f'randomness.seed={seed}'] + schedule \
+            + list(args.cfg_options)
+        job.run(f'{row}-seed{seed}-{kind}', kind, out,
+                [py, 'tools/train.py', config, '--work-dir', out, '--no-validate',
+                 '--test', '--cfg-options', *opts])
+        if kind == 'detection':
+            ckpt = _last_checkpoint(out)
+            test_opts = [o for o in opts if not o.startswith('randomness.')]
+            job.run(f'{row}-seed{seed}-draw', 'draw', osp.join(out, 'vis'),
+                    [py, 'tools/test.py', config, ckpt, '--work-dir',
+                     osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
+                     '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'])
+        return _test_report(out)
 
-    pretrained_runs: Dict[tuple, dict] = {}  # (method, seed) -> its pretraining's outputs
-    tokenizer_runs: Dict[tuple, dict] = {}  # (tokenizer, seed) -> its checkpoint and time
+    once = Once()  # a pretraining or tokenizer other steps need runs once per seed
 
     def train_tokenizer(name: str, seed: int) -> dict:
         """A tokenizer of ``recipes.tokenizers`` (once per seed): the plain VQ-VAE, or PeCo's
         perceptual one whose feature network is another method's export of the same seed."""
-        if (name, seed) in tokenizer_runs:
-            return tokenizer_runs[name, seed]
+        return once(('tokenizer', name, seed), lambda: _train_tokenizer(name, seed))
+
+    def _train_tokenizer(name: str, seed: int) -> dict:
         spec = recipes.tokenizers[name]
         out = osp.join(work, 'tokenizers', name, f'seed{seed}')
         features = spec.get('perceptual_features')
@@ -282,15 +242,14 @@ def main(argv=None) -> int:
                 [py, 'tools/visualize_reconstruction.py', spec['config'], ckpt,
                  *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
         # the feature network's pretraining counts too: the tokenizer needed it
-        tokenizer_runs[name, seed] = dict(
-            ckpt=ckpt, seconds=stamp['seconds'] + (network['seconds'] if network else 0.))
-        return tokenizer_runs[name, seed]
+        return dict(ckpt=ckpt, seconds=stamp['seconds'] + (network['seconds'] if network else 0.))
 
     def pretrain(n: str, seed: int) -> dict:
         """Pretraining, export and reconstructions of method ``n`` (once per seed; a method
         another one depends on runs even when it is not a row)."""
-        if (n, seed) in pretrained_runs:
-            return pretrained_runs[n, seed]
+        return once(('pretrain', n, seed), lambda: _pretrain(n, seed))
+
+    def _pretrain(n: str, seed: int) -> dict:
         recipe = recipes.methods[n]
         extra, seconds = [], 0.0
         # the target generator's checkpoint: a tokenizer, or a teacher's export (its pretraining
@@ -317,39 +276,77 @@ def main(argv=None) -> int:
                     osp.join(out, 'reconstructions'),
                     [py, 'tools/visualize_reconstruction.py', recipe['pretrain'], ckpt,
                      *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
-        pretrained_runs[n, seed] = dict(export=export, seconds=seconds + stamp['seconds'])
-        return pretrained_runs[n, seed]
+        return dict(export=export, seconds=seconds + stamp['seconds'])
+
+    # The work as independent chains, longest first so that the fine-tunings from scratch fill
+    # the threads the pretrainings leave: each pretraining (its tokenizer or teacher first;
+    # dependencies lead the list), then each fine-tuning (a pretrained row's waits for its
+    # export).
+    def needs(n: str, seed: int) -> List[tuple]:
+        """The keys of ``once`` that method ``n``'s pretraining waits for first."""
+        recipe = recipes.methods[n]
+        if recipe.get('teacher'):
+            return [('pretrain', recipe['teacher'], seed)]
+        if recipe.get('tokenizer'):
+            features = recipes.tokenizers[recipe['tokenizer']].get('perceptual_features')
+            return [('tokenizer', recipe['tokenizer'], seed)] \
+                + ([('pretrain', features, seed)] if features else [])
+        return []
+
+    tasks: List[tuple] = []  # (key it computes, keys it waits for, chain of steps)
+    rows: List[tuple] = []  # (row, seed, downstream recipe, pretrained method or None)
+    for seed in seeds:
+        for n in dict.fromkeys(features + pretrained):
+            tasks.append((('pretrain', n, seed), needs(n, seed),
+                          lambda n=n, seed=seed: pretrain(n, seed)))
+    for seed in seeds:
+        rows += [(row, seed, ds, None) for ds, row in twins.items()]
+        rows += [(n, seed, recipes.methods[n]['downstream'], n) for n in pretrained]
+    for row in rows:
+        for kind in ('detection', 'segmentation'):
+            keys = [('pretrain', row[3], row[1])] if row[3] else []
+            tasks.append((None, keys,
+                          lambda row=row, kind=kind: finetune(*row[:3], kind, row[3])))
+    results = run_side_by_side(tasks, jobs, job, once)[-2 * len(rows):]
 
     runs: List[RunResult] = []
-    for seed in seeds:
-        for ds, row in twins.items():
-            runs.append(RunResult(row, seed, **finetune(row, seed, ds, None)))
-        for n in pretrained:
-            recipe = recipes.methods[n]
-            run = pretrain(n, seed)
-            metrics = finetune(n, seed, recipe['downstream'], run['export'])
-            runs.append(RunResult(n, seed, pretrain_s=run['seconds'],
-                                  twin=twins[recipe['downstream']], **metrics))
+    for i, (row, seed, ds, method) in enumerate(rows):
+        metrics = metrics_from_reports(results[2 * i], results[2 * i + 1])
+        if method is None:
+            runs.append(RunResult(row, seed, **metrics))
+        else:
+            runs.append(RunResult(row, seed, pretrain_s=pretrain(method, seed)['seconds'],
+                                  twin=twins[ds], **metrics))
 
-    rows = build_table(runs)
+    table = build_table(runs)
     with open(osp.join(work, 'results.json'), 'w') as f:
         json.dump(dict(methods=names, seeds=seeds, data=data,
                        runs=[vars(r) for r in runs]), f, indent=2)
-    markdown = format_markdown(rows)
+    markdown = format_markdown(table)
     with open(osp.join(work, 'table.md'), 'w') as f:
         f.write(markdown)
-    write_csv(rows, osp.join(work, 'table.csv'))
-    plot_bar_chart(rows, osp.join(work, 'gains.png'))
+    write_csv(table, osp.join(work, 'table.csv'))
+    plot_bar_chart(table, osp.join(work, 'gains.png'))
     print(f'\nComparison table ({len(seeds)} seed(s); box/mask AP in points, mIoU in %; '
           f'gains paired per seed, ± is the seed std)\n')
-    print(format_console(rows))
-    for row in rows:
+    print(format_console(table))
+    for row in table:
         losing = [k for k in row.gains if not row.beats_scratch(k)]
         if losing:
             print(f'NOTE: {row.method} does not beat {row.twin} on {", ".join(losing)} '
                   f'by more than the seed spread')
-    print(f'written: {work}/table.md, table.csv, gains.png, results.json; '
-          f'TensorBoard: tensorboard --logdir {work}')
+    written = 'table.md, table.csv, gains.png, results.json'
+    if any(recipes.methods[n].get('attention', True) for n in pretrained):
+        # Xie et al.'s "dark secrets" measures of the rows' encoders (first seed) on the same
+        # pretraining images: attention distance, head diversity, layer CKA
+        out = osp.join(work, 'attention')
+        vits = [n for n in pretrained if recipes.methods[n].get('attention', True)]
+        exports = [pretrain(n, seeds[0])['export'] for n in vits]
+        job.run(f'attention-seed{seeds[0]}', 'attention', out,
+                [py, 'tools/analysis/attention_analysis.py', *exports, '--labels', *vits,
+                 '--images', osp.join(data, 'pretrain'), '--out-dir', out])
+        written += ', attention/*.png'
+    print(f'written: {work}/{written}; TensorBoard: tensorboard --logdir {work}')
     return 0
 
 

@@ -1,5 +1,9 @@
 """Generate the embedded default data (synthetic scenes in ImageNet-folder, COCO and ADE20k form).
 
+The pretraining images also get image-level labels (``pretrain/meta/train_labeled.txt``: the
+category of each scene's largest visible object) for supervised baselines; a folder generated
+before those labels existed gets the list added, its images left as they are.
+
     python tools/generate_data.py [--out-dir data] [--seed 0] [--num-pretrain N]
                                   [--num-coco-train N] [--num-coco-val N]
                                   [--num-ade-train N] [--num-ade-val N]
@@ -70,8 +74,11 @@ def main(argv=None) -> int:
 
     p, c, a, k = res['pretrain'], res['coco'], res['ade'], res['classify']
     print(f'{PROG}: out dir {res["out_dir"]} (seed {res["seed"]})')
-    print(f'  pretrain  {p["img_dir"]}: {p["num_images"]} images; ann_file {p["ann_file"]} '
-          f'[{_status(p)}]')
+    status = _status(p)
+    if p['skipped'] and p['labels_added']:
+        status = 'up to date, labelled list added'
+    print(f'  pretrain  {p["img_dir"]}: {p["num_images"]} images; ann_file {p["ann_file"]}, '
+          f'labelled ({p["num_labeled"]}, largest object) {p["labeled_ann_file"]} [{status}]')
     inst = ''
     if c.get('num_train_instances') is not None:
         inst = f', {c["num_train_instances"]} / {c["num_val_instances"]} instances'
@@ -81,7 +88,7 @@ def main(argv=None) -> int:
           f'[{_status(a)}]')
     print(f'  classify  {k["root"]}: {k["num_train"]} train / {k["num_val"]} val images, one '
           f'labelled object each [{_status(k)}]')
-    if all(entry['skipped'] for entry in (p, c, a, k)):
+    if all(entry['skipped'] for entry in (p, c, a, k)) and not p['labels_added']:
         print(f'{PROG}: all datasets up to date (use --force to regenerate); {seconds:.2f} s')
     else:
         print(f'{PROG}: done in {seconds:.1f} s')

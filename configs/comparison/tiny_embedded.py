@@ -15,6 +15,8 @@
 #                 first (once per seed, also when it is not a row), its export given to the
 #                 pretraining as model.target_generator's checkpoint; its time counts in the
 #                 row's pretrain time
+#   attention     (default True) a ViT: its export is in the attention analysis the job writes
+#                 next to its table (attention/; False for a ConvNet)
 
 # Fine-tuning recipes: a tiny Mask R-CNN on <data>/coco (`detection`: ViTDet for the ViTs) and a
 # tiny UperNet on <data>/ade (`segmentation`), fitting the backbone they start from (a ViT's
@@ -93,11 +95,12 @@ methods = dict(
         reconstruct=False,
         teacher='mae'),
     # a siamese ConvNet: no reconstruction to draw (tools/visualize_siamese_views.py draws its
-    # masked views)
+    # masked views) and no attention maps to analyse
     mscn=dict(
         pretrain='configs/mscn/mscn_resnet18_embedded.py',
         downstream='resnet',
-        reconstruct=False),
+        reconstruct=False,
+        attention=False),
 )
 
 # The comparison's fine-tuning schedule, the same for every row and its scratch twin: short and

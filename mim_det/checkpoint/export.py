@@ -8,14 +8,17 @@ backbone's parameters under their backbone-local names (``patch_embed.projection
 key                 value
 ==================  =====================================================================
 format              ``mim_det.backbone/1``
-method              pretraining algorithm (``lomar``, ``mae``, ``mscn``, ...)
-backbone_type       the class that produced the weights (``LoMaRViT``, ``MAEViT``, ``ResNet``)
+method              pretraining algorithm (``lomar``, ``mae``, ``mscn``, ...; ``supervised``
+                    for an mmpretrain ``ImageClassifier``)
+backbone_type       the class that produced the weights (``LoMaRViT``, ``MAEViT``, ``ResNet``,
+                    ``VisionTransformer``)
 arch                JSON: embed_dims, num_layers, num_heads, feedforward_channels (ViT);
                     depth (ResNet)
 patch_size          p (0 for a ConvNet)
 img_size            pretraining input size (0 for a ConvNet: it takes any size)
 pos_encoding        ``none`` (ConvNet), ``contextual_rpe_keys`` (LoMaR: iRPE ctx on keys, no absolute position),
-                    ``absolute_sincos`` (MAE) or ``shared_rel_pos_bias`` (SimMIM ViT: one
+                    ``absolute_sincos`` (MAE), ``absolute_learned`` (mmpretrain's supervised
+                    ``VisionTransformer``) or ``shared_rel_pos_bias`` (SimMIM ViT: one
                     BEiT table ``rel_pos_bias.relative_position_bias_table`` for all blocks,
                     no absolute position)
 rpe                 JSON of the RPE parameters (alpha, beta, gamma, num_buckets), if any
@@ -40,13 +43,13 @@ from .io import EXPORT_FORMAT, load_torch_checkpoint, model_state_dict, tensors_
 
 POS_ENCODING = {'LoMaRViT': 'contextual_rpe_keys', 'MAEViT': 'absolute_sincos',
                 'SimMIMViT': 'shared_rel_pos_bias', 'BEiTPretrainViT': 'shared_rel_pos_bias',
-                'TinyMIMViT': 'absolute_sincos',
+                'TinyMIMViT': 'absolute_sincos', 'VisionTransformer': 'absolute_learned',
                 'ResNet': 'none', 'ResNetV1c': 'none', 'ResNetV1d': 'none'}
 #: backbones whose names are not mim_det's canonical ones: exported through their converter
 #: (mmpretrain's BEiT: split q/v biases fused into qkv.bias, index buffers dropped)
 CANONICALISE = ('BEiTPretrainViT', )
 #: algorithm type -> method name, where the class name is not the method's name
-METHOD = {'MultiMaskSiamese': 'mscn', 'LoMaRBEiT': 'lomar_beit'}
+METHOD = {'MultiMaskSiamese': 'mscn', 'LoMaRBEiT': 'lomar_beit', 'ImageClassifier': 'supervised'}
 CONVNETS = ('ResNet', 'ResNetV1c', 'ResNetV1d')
 PRETRAINING_ONLY = ('mask_token', )
 RPE_TABLE = 'layers.0.attn.rpe_k.lookup_table_weight'

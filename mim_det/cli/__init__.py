@@ -1,6 +1,6 @@
 """The command-line layer: config checks, the environment self-check, runner set-up and the
 wrapper that prints known errors as one line (tools only; model code never imports this)."""
-from .cli import CLIError, run_cli
+from .cli import CLIError, parse_named_values, run_cli
 from .errors import UserError
 from .config_checks import (ConfigCheckError, check_cfg_options, check_checkpoint_paths,
                             check_data_paths, describe_registry_error)

@@ -45,6 +45,21 @@ def _worker_message(text: str) -> str:
     return last.split(': ', 1)[1] if ': ' in last else last
 
 
+def parse_named_values(items, what: str, example: str) -> dict:
+    """``['a=x', 'b=y']`` -> ``{'a': 'x', 'b': 'y'}`` in the given order (a tool's
+    ``NAME=VALUE`` arguments); a one-line :class:`CLIError` naming ``what`` and showing
+    ``example`` for an item without both parts or a name given twice."""
+    named = {}
+    for item in items:
+        name, sep, value = item.partition('=')
+        if not sep or not name or not value:
+            raise CLIError(f'{what} {item!r} is not NAME=VALUE (e.g. {example})')
+        if name in named:
+            raise CLIError(f'{what} name {name!r} is given twice; each needs its own name')
+        named[name] = value
+    return named
+
+
 def run_cli(main: Callable[[], Optional[int]], prog: str,
             cfg_getter: Callable[[], Optional[Config]] = lambda: None) -> None:
     """Call ``main()`` and exit; known errors become one line (see module docstring)."""

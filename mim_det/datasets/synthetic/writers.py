@@ -1,5 +1,5 @@
-"""Write synthetic scenes in four on-disk formats: an image folder, an ImageNet-style labelled
-folder (one object per image), COCO and ADE20k.
+"""Write synthetic scenes in four on-disk formats: an image folder (with image-level labels for
+supervised baselines), an ImageNet-style labelled folder (one object per image), COCO and ADE20k.
 
 Every ``generate_*`` function takes the top-level output folder (``data/`` by default) and
 writes one dataset folder below it (``pretrain/``, ``classify/``, ``coco/``, ``ade/``). Each dataset folder
@@ -39,6 +39,11 @@ NUM_OBJECTS = (3, 8)
 # pixel edges and pycocotools rasterises them back to exactly the same pixels.
 _TRACE_SCALE = 4
 _TRACE_EPSILON = 1.5  # approxPolyDP tolerance in upsampled pixels (0.375 px)
+
+# category id (1-based, COCO / ADE20k) -> label index (0-based, the classification lists)
+_CATEGORY_INDEX = {c['id']: i for i, c in enumerate(CATEGORIES)}
+#: image-level labels of the pretraining images, relative to ``<out_dir>/pretrain``
+PRETRAIN_LABELED_LIST = 'meta/train_labeled.txt'
 
 COCO_INFO = {
     'description': 'mim_det synthetic shapes (COCO instance segmentation format)',
@@ -87,6 +92,25 @@ def _write(path: str, data) -> None:
     mode = 'wb' if isinstance(data, bytes) else 'w'
     with open(path, mode) as f:
         f.write(data)
+
+
+def _write_atomic(path: str, text: str) -> None:
+    """Write ``text`` through a temporary file and a rename: a reader never sees half a file,
+    so an interrupted write leaves no list that looks complete."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    _write(tmp, text)
+    os.replace(tmp, path)
+
+
+def largest_object_label(scene) -> Optional[int]:
+    """The image-level label of a scene: the :data:`CATEGORIES` index (0-based, the order of
+    the ``classify/`` lists) of its largest visible object, by visible pixel count; ties go to
+    the object painted first. ``None`` for a scene without annotated objects."""
+    if not scene.instances:
+        return None
+    areas = [int(inst.mask.sum()) for inst in scene.instances]
+    largest = scene.instances[int(np.argmax(areas))]
+    return _CATEGORY_INDEX[largest.category_id]
 
 
 def mask_to_coco(mask: np.ndarray) -> Tuple[List[List[float]], int, List[float]]:
@@ -213,38 +237,79 @@ def _begin(root: str, stamp: Dict, generated: List[str], force: bool) -> Optiona
 # ---------------------------------------------------------------------------------------------
 # the three datasets
 # ---------------------------------------------------------------------------------------------
+def _pretrain_scenes(seed: int, num: int):
+    """``(index, scene)`` of every pretraining image, each from its own generator."""
+    for i in range(num):
+        yield i, render_scene(image_rng(seed, 'pretrain', i), PRETRAIN_SIZE[0], PRETRAIN_SIZE[1],
+                              NUM_OBJECTS)
+
+
+def _labeled_lines(labels: List[Tuple[int, Optional[int]]]) -> str:
+    # paths relative to the dataset root (as classify/'s lists), so the list needs no
+    # data_prefix; scenes without an annotated object have no label and are left out
+    return ''.join(f'train/images/{i:06d}.jpg {label}\n' for i, label in labels
+                   if label is not None)
+
+
 def generate_pretrain_images(out_dir: str = 'data', num: int = 3000, seed: int = 0,
                              force: bool = False) -> Dict:
-    """Unlabeled 224x224 JPEG scenes for self-supervised pretraining.
+    """224x224 JPEG scenes for self-supervised pretraining, with image-level labels for
+    supervised baselines.
 
     Writes ``<out_dir>/pretrain/train/images/000000.jpg ...`` (mmpretrain ``CustomDataset``
-    with ``data_root=<out_dir>/pretrain, data_prefix='train', with_label=False``) and
+    with ``data_root=<out_dir>/pretrain, data_prefix='train', with_label=False``),
     ``<out_dir>/pretrain/meta/train.txt`` with ``images/000000.jpg 0`` lines (ImageNet-style
-    ann_file, paths relative to ``train/``, dummy label 0). Returns paths and counts.
+    ann_file, paths relative to ``train/``, dummy label 0) and
+    ``<out_dir>/pretrain/meta/train_labeled.txt`` with ``train/images/000000.jpg 3`` lines
+    (``CustomDataset`` with ``data_root=<out_dir>/pretrain, ann_file='meta/train_labeled.txt'``):
+    the label of a scene is the category of its largest visible object
+    (:func:`largest_object_label`, labels in :data:`CATEGORIES` order as ``classify/``); a scene
+    without annotated objects (rare) is left out of that list.
+
+    The labels are read off the scenes the images are rendered from, after rendering: no random
+    draw is added, so the images and ``train.txt`` are the bytes they were before the labels
+    existed. A folder generated before then (its stamp matches, the list is missing) gets the
+    list without rewriting any image: its scenes are rendered again (no encoding, no writes).
+
+    Returns paths and counts (``num_labeled``: lines of the labelled list; ``labels_added``:
+    whether this call wrote that list).
     """
     num = _check_count('num_pretrain', num)
     seed = _check_count('seed', seed)
     out_dir = _prepare_out_dir(out_dir)
     root = osp.join(out_dir, 'pretrain')
     info = {'root': root, 'img_dir': osp.join(root, 'train', 'images'),
-            'ann_file': osp.join(root, 'meta', 'train.txt'), 'num_images': num}
+            'ann_file': osp.join(root, 'meta', 'train.txt'),
+            'labeled_ann_file': osp.join(root, PRETRAIN_LABELED_LIST), 'num_images': num}
     stamp = _stamp('pretrain', seed, {'train': num})
-    stats = _begin(root, stamp, ['train/images', 'meta/train.txt', META_FILE], force)
+    generated = ['train/images', 'meta/train.txt', PRETRAIN_LABELED_LIST, META_FILE]
+    stats = _begin(root, stamp, generated, force)
     if stats is not None:
-        return dict(info, skipped=True)
+        labels_added = 'labeled' not in stats or not osp.isfile(info['labeled_ann_file'])
+        if labels_added:
+            # up to date but written before the labels existed: the stamp vouches that the
+            # images are these scenes, so only the list is written
+            labels = [(i, largest_object_label(scene))
+                      for i, scene in _pretrain_scenes(seed, num)]
+            _makedirs(osp.dirname(info['labeled_ann_file']))
+            _write_atomic(info['labeled_ann_file'], _labeled_lines(labels))
+            stats = dict(stats, labeled=sum(label is not None for _, label in labels))
+            _write_stamp(root, stamp, complete=True, stats=stats)
+        return dict(info, num_labeled=stats['labeled'], skipped=True, labels_added=labels_added)
 
     _makedirs(info['img_dir'])
     _makedirs(osp.dirname(info['ann_file']))
-    lines = []
-    for i in range(num):
-        rng = image_rng(seed, 'pretrain', i)
-        scene = render_scene(rng, PRETRAIN_SIZE[0], PRETRAIN_SIZE[1], NUM_OBJECTS)
+    lines, labels = [], []
+    for i, scene in _pretrain_scenes(seed, num):
         name = f'{i:06d}.jpg'
         _write(osp.join(info['img_dir'], name), encode_jpeg(scene.image))
         lines.append(f'images/{name} 0\n')
+        labels.append((i, largest_object_label(scene)))
     _write(info['ann_file'], ''.join(lines))
-    _write_stamp(root, stamp, complete=True, stats={'images': num})
-    return dict(info, skipped=False)
+    _write_atomic(info['labeled_ann_file'], _labeled_lines(labels))
+    num_labeled = sum(label is not None for _, label in labels)
+    _write_stamp(root, stamp, complete=True, stats={'images': num, 'labeled': num_labeled})
+    return dict(info, num_labeled=num_labeled, skipped=False, labels_added=True)
 
 
 def _coco_split(seed: int, split: str, num: int, img_dir: str) -> Tuple[Dict, int]:
@@ -410,9 +475,9 @@ def generate_default_data(out_dir: str = 'data', seed: int = 0, num_pretrain: in
                           force: bool = False) -> Dict:
     """Generate all four datasets under ``out_dir`` (see the ``generate_*`` functions).
 
-    The default counts are the main job's comparison: many unlabeled images (pretraining) and
-    few labelled ones (fine-tuning), so that the initialisation matters; validation sets large
-    enough to rank the rows.
+    The default counts are the main job's comparison: many unlabeled images (pretraining; their
+    image-level labels are for supervised baselines only) and few labelled ones (fine-tuning),
+    so that the initialisation matters; validation sets large enough to rank the rows.
 
     Datasets whose stamp already matches (seed, counts, generator version) are skipped unless
     ``force``. Returns ``{'out_dir', 'seed', 'pretrain': {...}, 'coco': {...}, 'ade': {...},

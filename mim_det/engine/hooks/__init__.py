@@ -7,9 +7,11 @@ from .preemption_hook import PREEMPTED_EXIT_CODE, PreemptionHook, TrainingPreemp
 from .unreadable_image_hook import (SKIPPED_LIST, TooManyUnreadableImagesError,
                                     UnreadableImageHook, skipped_files)
 from .rng_state_hook import RNGStateHook, capture_rng_state, restore_rng_state
+from .validation_mim_loss_hook import ValidationMIMLossHook
 
 __all__ = ['CheckpointWriteError', 'SafeOrderCheckpointHook', 'Fp16CompressionHook',
            'STALLED_EXIT_CODE', 'DistributedWatchdogHook', 'collective_failure_message',
            'NonFiniteStepHook', 'NonFiniteTrainingError', 'PREEMPTED_EXIT_CODE', 'PreemptionHook',
            'TrainingPreempted', 'RNGStateHook', 'capture_rng_state', 'restore_rng_state',
-           'SKIPPED_LIST', 'TooManyUnreadableImagesError', 'UnreadableImageHook', 'skipped_files']
+           'SKIPPED_LIST', 'TooManyUnreadableImagesError', 'UnreadableImageHook', 'skipped_files',
+           'ValidationMIMLossHook']

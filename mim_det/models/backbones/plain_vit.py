@@ -15,7 +15,10 @@ feature pyramid turns into multi-scale features. The defaults are that recipe; e
   trainable position table at the fine-tuning grid (``abs_pos_grid='finetune'``), outputs of
   blocks 4, 6, 8, 12;
 * classification fine-tuning (MAE/LoMaR recipe): cls token, global attention,
-  ``out_type='avg_featmap'``.
+  ``out_type='avg_featmap'``;
+* linear probing: the same with ``frozen_stages=num_layers`` (mmpretrain's
+  ``VisionTransformer`` option: embedding, tokens, blocks and norms frozen and kept in eval
+  mode), so only the head trains.
 
 Nothing here is pretraining-only (no mask token), so DDP with ``find_unused_parameters=False``
 trains it.
@@ -25,8 +28,15 @@ from typing import Sequence, Union
 from mmdet.registry import MODELS as MMDET_MODELS
 from mmpretrain.registry import MODELS as MMPRETRAIN_MODELS
 from mmseg.registry import MODELS as MMSEG_MODELS
+from torch import nn
 
 from .base_vit import ViTBase
+
+
+def _freeze(module) -> None:
+    module.eval()
+    for param in module.parameters():
+        param.requires_grad = False
 
 
 @MMDET_MODELS.register_module()
@@ -38,6 +48,12 @@ class PlainViT(ViTBase):
     Shapes: input (B, 3, H, W) with any H, W (zero-padded to a multiple of p); with
     ``out_type='featmap'`` a tuple with one (B, D, ceil(H / p), ceil(W / p)) map per
     ``out_indices`` entry (the cls token, if any, dropped).
+
+    ``frozen_stages``: as mmpretrain's ``VisionTransformer``: ``k > 0`` freezes the patch
+    embedding, the cls token, the position tables and blocks 1..k (``requires_grad=False``,
+    eval mode, kept by :meth:`train`); ``k = num_layers`` also the final norm and the pooled
+    feature norm (``ln2``, which then normalises without learned scale or shift). ``-1``:
+    nothing frozen.
     """
     linear_init = 'trunc_normal'  # ViTDet / timm initialisation for from-scratch runs
 
@@ -58,6 +74,7 @@ class PlainViT(ViTBase):
                  out_type: str = 'featmap',
                  final_norm: bool = False,
                  drop_path_rate: float = 0.1,
+                 frozen_stages: int = -1,
                  **kwargs):
         super().__init__(
             arch=arch, img_size=img_size, patch_size=patch_size, in_channels=in_channels,
@@ -67,3 +84,32 @@ class PlainViT(ViTBase):
             global_attn_indexes=global_attn_indexes,
             layer_scale_init_value=layer_scale_init_value, out_indices=out_indices,
             out_type=out_type, final_norm=final_norm, drop_path_rate=drop_path_rate, **kwargs)
+        if not -1 <= frozen_stages <= self.num_layers:
+            raise ValueError(f'PlainViT: frozen_stages={frozen_stages}; use -1 (none) to '
+                             f'{self.num_layers} (every block and the norms)')
+        self.frozen_stages = int(frozen_stages)
+        self._freeze_stages()
+
+    def _freeze_stages(self):
+        if self.frozen_stages <= 0:
+            return
+        _freeze(self.patch_embed)
+        _freeze(self.drop_after_pos)
+        for name in ('cls_token', 'pos_embed'):
+            if isinstance(getattr(self, name, None), nn.Parameter):
+                getattr(self, name).requires_grad = False
+        if self.shared_rel_pos_name is not None:  # input to every block, so it goes with them
+            _freeze(getattr(self, self.shared_rel_pos_name))
+        for layer in self.layers[:self.frozen_stages]:
+            _freeze(layer)
+        if self.frozen_stages == self.num_layers:
+            for name in ('ln1', 'ln2'):
+                if hasattr(self, name):
+                    _freeze(getattr(self, name))
+
+    def train(self, mode: bool = True):
+        """Train mode except for the frozen parts, which stay in eval mode (no dropout or drop
+        path in features that are not trained)."""
+        super().train(mode)
+        self._freeze_stages()
+        return self
