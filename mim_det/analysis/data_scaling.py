@@ -10,12 +10,11 @@ A cell's curves come from mmengine's JSON scalars (``<work>/<timestamp>/vis_data
 the LoggerHook's ``loss`` lines (window-smoothed training loss) and the
 ``ValidationMIMLossHook``'s ``val_mim_loss`` lines.
 """
-import glob
-import json
 import math
-import os.path as osp
 from dataclasses import asdict, dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
+
+from .loss_curves import find_scalar_logs, read_scalar_rows
 
 Curve = List[Tuple[int, float]]  # (step, value), sorted by step
 
@@ -23,25 +22,15 @@ Curve = List[Tuple[int, float]]  # (step, value), sorted by step
 def read_loss_curves(work_dir: str) -> Tuple[Curve, Curve]:
     """(training loss, held-out MIM loss) curves of a training run's work dir; a resumed run's
     several timestamp folders are merged (the later value of a step wins)."""
-    paths = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    if not paths:
-        raise FileNotFoundError(f'{work_dir}: no */vis_data/scalars.json (mmengine\'s scalar '
-                                'log); was the run started with LocalVisBackend?')
-    train: Dict[int, float] = {}
-    val: Dict[int, float] = {}
-    for path in paths:
-        with open(path) as f:
-            for line in f:
-                line = line.strip()
-                if not line:
-                    continue
-                record = json.loads(line)
-                step = int(record.get('step', record.get('iter', -1)))
-                if 'val_mim_loss' in record:
-                    val[step] = float(record['val_mim_loss'])
-                elif 'loss' in record:
-                    train[step] = float(record['loss'])
-    return sorted(train.items()), sorted(val.items())
+    try:
+        logs = find_scalar_logs(work_dir)
+    except ValueError as exc:
+        raise FileNotFoundError(str(exc)) from None
+    # two passes: a step can have both a training row and a held-out row
+    val = read_scalar_rows(logs, lambda row: 'val_mim_loss' in row)
+    train = read_scalar_rows(logs, lambda row: 'loss' in row and 'val_mim_loss' not in row)
+    return ([(int(r.get('iter', r.get('step'))), float(r['loss'])) for r in train],
+            [(int(r.get('iter', r.get('step'))), float(r['val_mim_loss'])) for r in val])
 
 
 @dataclass

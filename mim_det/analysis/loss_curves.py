@@ -20,7 +20,7 @@ import json
 import math
 import os.path as osp
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 #: Mask R-CNN's losses (mmdet) by what they measure: what an object is, where it is, its mask.
 #: A group's curve is the sum of its losses that the run logged.
@@ -72,7 +72,12 @@ def find_scalar_logs(path: str) -> List[str]:
 
 
 def read_training_rows(logs: Sequence[str]) -> List[dict]:
-    """The training rows (those with a ``loss*`` key) of ``logs``, read in order and sorted by
+    """The training rows (those with a ``loss*`` key) of ``logs`` (:func:`read_scalar_rows`)."""
+    return read_scalar_rows(logs, lambda row: any(k.startswith('loss') for k in row))
+
+
+def read_scalar_rows(logs: Sequence[str], wanted: Callable[[dict], bool]) -> List[dict]:
+    """The rows of ``logs`` for which ``wanted(row)`` holds, read in order and sorted by
     iteration; a later log's row replaces an earlier one of the same iteration (a resumed run).
     A cut-off last line (a run still writing) is skipped; any other unreadable line is a
     ``ValueError`` naming the file and line."""
@@ -90,11 +95,11 @@ def read_training_rows(logs: Sequence[str]) -> List[dict]:
                     continue  # being written right now
                 raise ValueError(f"{log}:{number} is not a JSON object; is '{log}' an mmengine "
                                  'scalar log?') from None
-            if not isinstance(row, dict) or not any(k.startswith('loss') for k in row):
-                continue  # validation rows hold metrics, not losses
+            if not isinstance(row, dict) or not wanted(row):
+                continue  # e.g. validation rows hold metrics, not losses
             step = row.get('iter', row.get('step'))
             if not isinstance(step, (int, float)):
-                raise ValueError(f'{log}:{number} has losses but no iter/step')
+                raise ValueError(f'{log}:{number} has no iter/step')
             rows[int(step)] = row
     return [rows[step] for step in sorted(rows)]
 
