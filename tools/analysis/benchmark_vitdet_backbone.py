@@ -1,17 +1,29 @@
-"""ViTDet backbone cost: folded and explicit relative position through SDPA against naive
-attention, with and without activation checkpointing.
+"""ViTDet backbone cost: folded, chunked and explicit relative position through SDPA against
+naive attention, with and without activation checkpointing.
 
-    python tools/analysis/benchmark_vitdet_backbone.py [--device cpu|cuda] [--amp [bf16|fp16]]
-        [--img-size 1024] [--arch b] [--batch-size 1] [--warmup N] [--iters N] [--repeats N]
+    python tools/analysis/benchmark_vitdet_backbone.py [--rel-pos vitdet|lomar|beit]
+        [--device cpu|cuda] [--amp [bf16|fp16]] [--img-size 1024] [--arch b] [--batch-size 1]
+        [--warmup N] [--iters N] [--repeats N] [--variants ...]
 
 Measures forward + backward (loss = mean of the output map, no optimizer step) of ``PlainViT``
-with the ViTDet settings (Li et al. 2022): patch 16, window 14, global blocks 2, 5, 8, 11,
-decomposed relative position, absolute position from the 224 px grid, drop path 0.1, train mode.
+with the ViTDet settings (Li et al. 2022): patch 16, window 14, global blocks 2, 5, 8, 11, drop
+path 0.1, train mode, and the position handling of ``--rel-pos``:
+
+* ``vitdet`` -- decomposed relative position, absolute position from the 224 px grid
+  (``configs/_base_/models/vitdet_mask-rcnn_vit-b16.py``);
+* ``lomar``  -- decomposed + LoMaR's contextual RPE in every block, no absolute position
+  (``configs/vitdet/lomar_maskrcnn_coco.py``);
+* ``beit``   -- decomposed + BEiT's per-head table in every block, absolute position off
+  (the BEiT/PeCo ViTDet layout).
+
 The variants run side by side in one invocation, round-robin ``--repeats`` times (each keeps its
 fastest run, which evens out a noisy shared machine):
 
-* ``folded``    -- the decomposed relative position folded into q and k, SDPA's fused kernel
-                   (``rel_pos_impl='folded'``; the default ``'auto'`` is this),
+* ``chunked``   -- the decomposed bias folded into q and k, the other biases built per block of
+                   query rows and recomputed in backward (``rel_pos_impl='chunked'``, what the
+                   default ``'auto'`` is); with ``vitdet`` (no other bias) this is ``folded``,
+* ``folded``    -- the decomposed relative position folded into q and k, the other biases as
+                   one (N, N) ``attn_mask`` (``rel_pos_impl='folded'``),
 * ``folded+cp`` -- the same with activation checkpointing of every block (``with_cp=True``),
 * ``sdpa``      -- the (N, N) bias as SDPA's ``attn_mask`` (``rel_pos_impl='explicit'``; a
                    float mask that needs gradients sends SDPA to its math path),
@@ -38,6 +50,7 @@ from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  #
                                         time_steps)
 
 VARIANTS = {  # name: (use_sdpa, with_cp, rel_pos_impl)
+    'chunked': (True, False, 'chunked'),
     'folded': (True, False, 'folded'),
     'folded+cp': (True, True, 'folded'),
     'sdpa': (True, False, 'explicit'),
@@ -50,10 +63,21 @@ VITDET = dict(patch_size=16, pretrain_img_size=224, use_abs_pos=True,
               rel_pos_cfgs=[dict(type='DecomposedRelPos')],
               window_size=14, global_attn_indexes=(2, 5, 8, 11), drop_path_rate=0.1,
               out_indices=(-1, ), final_norm=False)
+#: the position handling of each downstream layout (see the module doc)
+REL_POS = {
+    'vitdet': dict(),
+    'lomar': dict(use_abs_pos=False,
+                  rel_pos_cfgs=[dict(type='DecomposedRelPos'),
+                                dict(type='ContextualRPE', alpha=1.9, beta=3.8, gamma=15.2)]),
+    'beit': dict(use_abs_pos=False,
+                 rel_pos_cfgs=[dict(type='DecomposedRelPos'), dict(type='RelPosBiasTable')]),
+}
 
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--rel-pos', default='vitdet', choices=list(REL_POS),
+                        help='the position handling of the backbone (see the module doc)')
     parser.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
     parser.add_argument('--amp', nargs='?', const='bf16', default=None, choices=['bf16', 'fp16'],
                         help='autocast (meant for cuda); "--amp" alone means bf16')
@@ -71,7 +95,7 @@ def parse_args(argv=None):
                         help='round-robin passes over the variants, fastest run kept '
                         '(default: 3 on cuda, 1 on cpu)')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS),
-                        help='a subset to run (the ratios need "naive")')
+                        help='a subset to run (the ratios need "naive" and "sdpa")')
     parser.add_argument('--json', default=None, help='also write the rows to this file')
     parser.add_argument('--case', default=None, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -87,7 +111,8 @@ def run_case(case: dict) -> dict:
     use_sdpa, with_cp, rel_pos_impl = VARIANTS[case['variant']]
     torch.manual_seed(0)
     model = PlainViT(arch=case['arch'], img_size=case['img_size'], use_sdpa=use_sdpa,
-                     with_cp=with_cp, rel_pos_impl=rel_pos_impl, **VITDET).to(device).train()
+                     with_cp=with_cp, rel_pos_impl=rel_pos_impl,
+                     **dict(VITDET, **REL_POS[case['rel_pos']])).to(device).train()
     x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
     amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])
 
@@ -120,14 +145,15 @@ def main(argv=None):
     grid = -(-args.img_size // 16)
     print(f'device: {name}; torch {torch.__version__}; PlainViT-{args.arch}/16 at '
           f'{args.img_size} px ({grid}x{grid} tokens), batch {args.batch_size}, window 14, '
-          f'global blocks 2,5,8,11, rel pos; forward+backward; '
+          f'global blocks 2,5,8,11, rel pos {args.rel_pos}; forward+backward; '
           f'{args.amp + " autocast" if args.amp else "fp32"}; {warmup} warm-up + {iters} timed '
           f'steps per run, {repeats} round-robin pass(es)', flush=True)
 
     best = {}
     for rep in range(repeats):
         for variant in args.variants:
-            case = dict(variant=variant, arch=args.arch, img_size=args.img_size,
+            case = dict(variant=variant, rel_pos=args.rel_pos, arch=args.arch,
+                        img_size=args.img_size,
                         batch=args.batch_size, warmup=warmup, iters=iters, device=args.device,
                         amp=args.amp)
             try:
@@ -140,21 +166,24 @@ def main(argv=None):
             if variant not in best or row['ms_per_iter'] < best[variant]['ms_per_iter']:
                 best[variant] = row
 
-    ref = best.get('naive')
-    head = (f'{"variant":<11}{"ms/iter":>11}{"peak MB":>10}{"speed-up vs naive":>19}'
-            f'{"memory vs naive":>17}')
+    head = f'{"variant":<11}{"ms/iter":>11}{"peak MB":>10}'
+    refs = [name for name in ('naive', 'sdpa') if name in best]
+    for ref in refs:
+        head += f'{"speed-up vs " + ref:>19}{"memory vs " + ref:>17}'
     print('\n' + head + '\n' + '-' * len(head))
     for variant in args.variants:
         r = best[variant]
-        speed = f'{ref["ms_per_iter"] / r["ms_per_iter"]:.2f}x' if ref else '-'
-        memory = (f'{r["peak_bytes"] / ref["peak_bytes"]:.2f}x'
-                  if ref and ref['peak_bytes'] else '-')
-        print(f'{variant:<11}{r["ms_per_iter"]:>11.1f}{r["peak_bytes"] / 2**20:>10.0f}'
-              f'{speed:>19}{memory:>17}')
+        line = f'{variant:<11}{r["ms_per_iter"]:>11.1f}{r["peak_bytes"] / 2**20:>10.0f}'
+        for ref in refs:
+            base = best[ref]
+            memory = (f'{r["peak_bytes"] / base["peak_bytes"]:.2f}x' if base['peak_bytes']
+                      else '-')
+            line += f'{base["ms_per_iter"] / r["ms_per_iter"]:>18.2f}x{memory:>17}'
+        print(line)
     print('\npeak MB: ' + ('torch.cuda.max_memory_allocated (weights + gradients + activations)'
                            if gpu else 'peak RSS over the RSS after building model and input '
                            '(activations, gradients, allocator caches)') +
-          '. speed-up: naive ms / variant ms; memory: variant peak / naive peak.')
+          '. speed-up: reference ms / variant ms; memory: variant peak / reference peak.')
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(device=name, rows=[best[v] for v in args.variants]), f, indent=1)

@@ -72,9 +72,13 @@ class ViTBase(BaseModule):
         with_cp: activation checkpointing of every block during training.
         use_sdpa: attention through ``scaled_dot_product_attention`` (``False``: explicit
             matmul, the reference for benchmarks and tests).
-        rel_pos_impl: ``'auto'`` / ``'folded'``: a ``DecomposedRelPos`` (ViTDet) is folded
-            into the queries and keys, so SDPA's fused kernels run without an (N, N) bias;
-            ``'explicit'``: the (N, N) bias (the reference). Other biases are explicit.
+        rel_pos_impl: how the attention adds its biases (see
+            :class:`~mim_det.models.layers.Attention`): ``'auto'`` (= ``'chunked'``) folds a
+            lone ``DecomposedRelPos`` (ViTDet) into the queries and keys, so SDPA's fused
+            kernels run without an (N, N) bias, and builds other biases (LoMaR's contextual
+            RPE, BEiT's table, with or without the decomposed one) per block of query rows
+            when the (N, N) attention of a block would be large (global blocks at 1024 px);
+            ``'folded'``: the fold only; ``'explicit'``: the (N, N) bias (the reference).
         init_cfg: ``dict(type='Pretrained', checkpoint=..., prefix=None)`` loads any supported
             checkpoint through :func:`mim_det.checkpoint.load_vit_checkpoint` (it prints a
             categorised report); ``None``: initialisation from scratch.

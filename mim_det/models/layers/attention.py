@@ -11,6 +11,13 @@ A separable bias (ViTDet's decomposed relative position) can instead be *folded*
 queries and keys (``rel_pos_impl``): ``softmax(q' k'^T + mask) v`` with ``q' k'^T = q k^T /
 sqrt(d) + bias`` needs no (B, h, N, N) tensor, so SDPA runs a fused (flash / memory-efficient)
 kernel instead of its math fallback, which a float bias that needs gradients forces.
+
+A bias that is not separable (LoMaR's contextual RPE, whose bucket is a clipped 2-D offset;
+BEiT's per-head table) is built one block of query rows at a time (``'chunked'``): each block's
+(B, h, rows, N) bias, logits and probabilities exist only while that block is computed, and the
+backward pass recomputes them block by block (:func:`torch.utils.checkpoint.checkpoint`), so a
+global block at 1024 px (N = 4096) never holds an (N, N) tensor per head. The values and
+gradients are those of the explicit bias (the same sums, row by row).
 """
 from typing import Optional, Sequence, Tuple
 
@@ -18,9 +25,20 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from torch.utils.checkpoint import checkpoint
+
 from .relative_position import build_rel_pos
 
-REL_POS_IMPLS = ('auto', 'folded', 'explicit')
+REL_POS_IMPLS = ('auto', 'chunked', 'folded', 'explicit')
+#: the chunked path splits an attention whose (B, h, N, N) logits have more elements than this
+#: (256 MB in fp32): a global ViTDet block at 1024 px (1 x 12 x 4096^2 = 201M) is split, a ViT-B
+#: block at 512 px with a cls token (UperNet, batch 2: 2 x 12 x 1025^2 = 25M) is not -- split in
+#: two it ran 1.37x slower on a 2-core CPU, for memory it does not need
+CHUNK_ABOVE_ELEMENTS = 2**26
+#: the largest block of rows (B * h * rows * N elements, 64 MB in fp32) it then builds at once;
+#: measured at 1024 px: 2**24 keeps the LoMaR ViTDet backbone at 0.49x the explicit peak,
+#: 2**26 at 0.57x, for the same time
+MAX_BIAS_ELEMENTS = 2**24
 
 
 def fused_kernel_dims(qk_dims: int) -> int:
@@ -42,6 +60,25 @@ def folded_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
     return out[..., :d]
 
 
+def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: torch.Tensor,
+                     dropout_p: float) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d) + bias) v`` for q (B, h, R, d), k, v (B, h, N, d) and a float
+    bias broadcastable to (B, h, R, N), with the bias added inside the GEMM (``baddbmm``).
+
+    What SDPA computes for a float mask that needs gradients (its math path), without the
+    math path's separate add and its checks for fully masked rows (a row of all ``-inf``
+    gives NaN here; window padding never masks a whole row): 0.28 s against 0.33 s per
+    341 x 4096 block of ViT-B heads, forward + backward, on a 2-core CPU.
+    """
+    b, heads, r, d = q.shape
+    n = k.shape[-2]
+    logits = torch.baddbmm(bias.expand(b, heads, r, n).reshape(b * heads, r, n),
+                           q.reshape(b * heads, r, d), k.reshape(b * heads, n, d).transpose(1, 2),
+                           alpha=d**-0.5)
+    probs = F.dropout(logits.softmax(dim=-1), dropout_p)
+    return torch.bmm(probs, v.reshape(b * heads, n, v.shape[-1])).view(b, heads, r, -1)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with relative-position biases, through SDPA.
 
@@ -58,12 +95,21 @@ class Attention(nn.Module):
         rel_pos_grid: the grid (S_h, S_w) the tables are sized for.
         use_sdpa: ``False`` computes the same attention with explicit matmul + softmax (the
             reference the benchmark and tests compare SDPA against).
-        rel_pos_impl: how a foldable bias (``DecomposedRelPos`` alone) reaches SDPA:
-            ``'folded'`` into q and k (no (N, N) tensor, fused kernels), ``'explicit'`` as
-            an (N, N) ``attn_mask`` (the reference), ``'auto'``: folded (measured faster and
-            smaller: ViT-B/16 ViTDet backbone at 1024 px on a 2-core CPU, forward + backward,
-            37.7 s and 4.8 GB peak against 54.5 s and 8.9 GB explicit; the tiny ViTDet step
-            alike within noise). Other biases are always explicit.
+        rel_pos_impl: how the biases reach SDPA (``use_sdpa=True``):
+
+            * ``'explicit'``: their sum as one (B, h, N, N) ``attn_mask`` (the reference);
+            * ``'folded'``: a foldable bias (``DecomposedRelPos``) that is the attention's
+              only bias folded into q and k: no (N, N) tensor, fused kernels; otherwise as
+              ``'explicit'``;
+            * ``'chunked'``: a lone foldable bias folded as above; other biases (and
+              ``attn_mask``), when the attention has more than :data:`CHUNK_ABOVE_ELEMENTS`
+              logits, built per block of query rows of at most :data:`MAX_BIAS_ELEMENTS`
+              elements and recomputed in the backward pass (see the module doc); a smaller
+              attention runs as ``'explicit'``, without recomputation;
+            * ``'auto'``: ``'chunked'``. Measured on a 2-core CPU, ViT-B/16 backbone at
+              1024 px, forward + backward: ViTDet's decomposed bias folded 37.7 s and 4.8 GB
+              peak against 54.5 s and 8.9 GB explicit; LoMaR's contextual + decomposed biases
+              see ``tools/analysis/benchmark_vitdet_backbone.py --rel-pos lomar`` (README).
 
     Shapes: ``forward(x (B, N, D), grid_hw, attn_mask=None) -> (B, N, D)``, where the last
     ``grid_h * grid_w`` tokens form a row-major grid after ``N - grid_h * grid_w`` extra (cls)
@@ -97,17 +143,45 @@ class Attention(nn.Module):
                 raise ValueError(f'Attention: {cfg["type"]} is configured twice')
             self.add_module(module.attr_name, module)
             self.rel_pos_names.append(module.attr_name)
-        foldable = len(self.rel_pos_names) == 1 and getattr(
-            getattr(self, self.rel_pos_names[0]), 'foldable', False)
-        self.fold_rel_pos = foldable and use_sdpa and rel_pos_impl != 'explicit'
+        # folding pays when it leaves SDPA without a float mask (its fused kernels); beside
+        # another bias it only widens q k^T, so a lone foldable bias is folded
+        lone = self.rel_pos_names[0] if len(self.rel_pos_names) == 1 else None
+        foldable = lone is not None and getattr(getattr(self, lone), 'foldable', False)
+        #: the bias folded into q and k, or None
+        self.folded_name = lone if foldable and use_sdpa and rel_pos_impl != 'explicit' else None
+        self.fold_rel_pos = self.folded_name is not None
+        self.chunk_bias = use_sdpa and rel_pos_impl in ('auto', 'chunked')
+        self.chunk_above_elements = CHUNK_ABOVE_ELEMENTS
+        self.max_bias_elements = MAX_BIAS_ELEMENTS
 
-    def position_bias(self, q: torch.Tensor, grid_hw: Tuple[int, int]) -> Optional[torch.Tensor]:
-        """Sum of the relative-position biases for queries q (B, h, N, d), or ``None``."""
-        num_extra = _num_extra_tokens(q.shape[-2], grid_hw)
-        bias = None
+    def position_bias(self, q: torch.Tensor, grid_hw: Tuple[int, int],
+                      num_extra_tokens: Optional[int] = None, rows: Optional[slice] = None,
+                      skip: Sequence[str] = ()) -> Optional[torch.Tensor]:
+        """Sum of the relative-position biases (B, h, N, N) for queries q (B, h, N, d), or
+        ``None``; with ``rows``, q holds those query rows only and the bias is (B, h, rows, N)
+        (``num_extra_tokens`` then counts the extra tokens of the whole sequence). ``skip``:
+        attribute names of biases left out (the folded one)."""
+        if num_extra_tokens is None:
+            num_extra_tokens = _num_extra_tokens(q.shape[-2], grid_hw)
+        bias, accumulate = None, []
         for name in self.rel_pos_names:
-            term = getattr(self, name)(q, grid_hw, num_extra)
+            if name in skip:
+                continue
+            module = getattr(self, name)
+            if rows is None:
+                term = module(q, grid_hw, num_extra_tokens)
+            elif hasattr(module, 'add_rows_bias'):
+                accumulate.append(module)  # added onto the others' sum below
+                continue
+            else:
+                term = module(q, grid_hw, num_extra_tokens, rows=rows)
             bias = term if bias is None else bias + term
+        for module in accumulate:
+            if bias is not None and bias.shape == (*q.shape[:-1], bias.shape[-1]):
+                bias = module.add_rows_bias(bias, q, grid_hw, num_extra_tokens, rows)
+            else:
+                term = module(q, grid_hw, num_extra_tokens, rows=rows)
+                bias = term if bias is None else bias + term
         return bias
 
     def project_qkv(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -126,24 +200,65 @@ class Attention(nn.Module):
                                         ).masked_fill(~attn_mask, float('-inf'))
             attn_mask = attn_mask.to(q.dtype)
         drop = self.attn_drop if self.training else 0.
-        scale = self.head_dims**-0.5
-        if self.fold_rel_pos:
-            rel_pos = getattr(self, self.rel_pos_names[0])
-            q, k = rel_pos.fold(q, k, grid_hw, _num_extra_tokens(n, grid_hw), scale)
-            out = folded_attention(q, k, v, attn_mask, drop)
+        if self.use_sdpa:
+            out = self._sdpa_attention(q, k, v, grid_hw, attn_mask, drop)
         else:
-            bias = self.position_bias(q, grid_hw)
-            if attn_mask is not None:
-                bias = attn_mask if bias is None else bias + attn_mask
-            if self.use_sdpa:
-                out = F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
-            else:
-                logits = (q * scale) @ k.transpose(-2, -1)
-                if bias is not None:
-                    logits = logits + bias
-                out = F.dropout(logits.softmax(dim=-1), drop) @ v
+            logits = (q * self.head_dims**-0.5) @ k.transpose(-2, -1)
+            bias = _add(self.position_bias(q, grid_hw), attn_mask)
+            if bias is not None:
+                logits = logits + bias
+            out = F.dropout(logits.softmax(dim=-1), drop) @ v
         out = out.transpose(1, 2).reshape(b, n, self.embed_dims)
         return self.proj_drop(self.proj(out))
+
+    def _sdpa_attention(self, q, k, v, grid_hw, attn_mask, drop):
+        """q, k, v (B, h, N, d) -> (B, h, N, d) through SDPA as ``rel_pos_impl`` says."""
+        b, heads, n, _ = q.shape
+        num_extra = _num_extra_tokens(n, grid_hw)
+        skip = ()
+        if self.folded_name is not None:
+            q_att, k_att = getattr(self, self.folded_name).fold(q, k, grid_hw, num_extra,
+                                                               self.head_dims**-0.5)
+            skip = (self.folded_name, )
+        else:
+            q_att, k_att = q, k
+        has_bias = len(self.rel_pos_names) > len(skip)
+
+        def rows_attention(q_rows, q_att_rows, k_att, v, rows):
+            bias = self.position_bias(q_rows, grid_hw, num_extra, rows, skip) if has_bias \
+                else None
+            bias = _add(bias, _mask_rows(attn_mask, rows))
+            if skip:
+                return folded_attention(q_att_rows, k_att, v, bias, drop)
+            if rows is None or bias is None:
+                return F.scaled_dot_product_attention(q_att_rows, k_att, v, attn_mask=bias,
+                                                      dropout_p=drop)
+            return biased_attention(q_att_rows, k_att, v, bias, drop)
+
+        rows_per_block = max(1, self.max_bias_elements // (b * heads * n))
+        if (not (self.chunk_bias and has_bias) or b * heads * n * n <= self.chunk_above_elements
+                or rows_per_block >= n):
+            return rows_attention(q, q_att, k_att, v, None)
+        outs = []
+        for start in range(0, n, rows_per_block):
+            rows = slice(start, min(start + rows_per_block, n))
+            args = (q[:, :, rows], q_att[:, :, rows], k_att, v, rows)
+            if torch.is_grad_enabled():  # keep inputs only; the backward rebuilds the block
+                outs.append(checkpoint(rows_attention, *args, use_reentrant=False))
+            else:
+                outs.append(rows_attention(*args))
+        return torch.cat(outs, dim=2)
+
+
+def _add(a: Optional[torch.Tensor], b: Optional[torch.Tensor]) -> Optional[torch.Tensor]:
+    return a if b is None else b if a is None else a + b
+
+
+def _mask_rows(attn_mask: Optional[torch.Tensor], rows: Optional[slice]):
+    """The query rows ``rows`` of a mask broadcastable to (B, h, N, N)."""
+    if attn_mask is None or rows is None or attn_mask.shape[-2] == 1:
+        return attn_mask
+    return attn_mask[..., rows, :]
 
 
 def _num_extra_tokens(num_tokens: int, grid_hw: Tuple[int, int]) -> int:

@@ -6,7 +6,9 @@ which every scope's registry falls back to, so the type resolves in mmpretrain, 
 configs alike) plus what the attention knows -- per-head width d, head
 count h and the token grid its tables are sized for -- and is called as
 ``bias(q, grid_hw, num_extra_tokens)`` with the *unscaled* queries q (B, h, N, d), returning an
-additive logit bias broadcastable to (B, h, N, N). N = ``num_extra_tokens + grid_h * grid_w``,
+additive logit bias broadcastable to (B, h, N, N); ``bias(q_rows, grid_hw, num_extra_tokens,
+rows=slice)`` gives the rows ``rows`` of it, (B, h, rows, N), from those queries only (the
+attention's chunked path). N = ``num_extra_tokens + grid_h * grid_w``,
 the extra (cls) tokens first, the grid row-major. The attention adds the sum of its biases to
 ``q k^T / sqrt(d)`` (see :mod:`.attention`).
 
@@ -63,6 +65,11 @@ def _pad_extra_tokens(bias: torch.Tensor, num_extra_tokens: int) -> torch.Tensor
     if not num_extra_tokens:
         return bias
     return F.pad(bias, (num_extra_tokens, 0, num_extra_tokens, 0))
+
+
+def _pad_keys(bias: torch.Tensor, num_extra_tokens: int) -> torch.Tensor:
+    """(..., rows, G) bias over grid keys -> (..., rows, E + G), zero for the extra keys."""
+    return F.pad(bias, (num_extra_tokens, 0)) if num_extra_tokens else bias
 
 
 # ------------------------------------------------------------------------- decomposed (ViTDet)
@@ -156,15 +163,52 @@ class DecomposedRelPos(nn.Module):
         return decomposed_query_terms(q[:, :, num_extra_tokens:].reshape(b, heads, h, w, d),
                                       r_h, r_w)
 
-    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int],
-                num_extra_tokens: int = 0) -> torch.Tensor:
-        """q (B, h, N, d) -> bias (B, h, N, N), explicitly (the reference for :meth:`fold`)."""
+    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int], num_extra_tokens: int = 0,
+                rows: Optional[slice] = None) -> torch.Tensor:
+        """q (B, h, N, d) -> bias (B, h, N, N), explicitly (the reference for :meth:`fold`);
+        with ``rows``, q holds those query rows only and the bias is (B, h, rows, N)."""
         h, w = grid_hw
         b, heads = q.shape[:2]
+        if rows is not None:
+            return self._rows_bias(q, grid_hw, num_extra_tokens, rows)
         terms = self.query_terms(q, grid_hw, num_extra_tokens).reshape(b, heads, h, w, h + w)
         bias_h, bias_w = terms[..., :h], terms[..., h:]
         bias = (bias_h[..., :, None] + bias_w[..., None, :]).reshape(b, heads, h * w, h * w)
         return _pad_extra_tokens(bias, num_extra_tokens)
+
+    def _rows_terms(self, q_rows: torch.Tensor, grid_hw: Tuple[int, int], num_extra: int,
+                    rows: slice) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Query terms of the rows ``rows`` over key rows (B, h, rows, H) and key columns
+        (B, h, rows, W): each query's own row of the two per-pair tables, so a block of rows
+        need not cover whole grid rows; zero for extra (cls) queries."""
+        h, w = grid_hw
+        index = torch.arange(rows.start, rows.stop, device=q_rows.device) - num_extra
+        keep = (index >= 0)[:, None].to(q_rows.dtype)
+        index = index.clamp(min=0)
+        r_h = relative_table(self.rel_pos_h, h).to(q_rows.dtype)[index // w]  # (rows, H, d)
+        r_w = relative_table(self.rel_pos_w, w).to(q_rows.dtype)[index % w]  # (rows, W, d)
+        return (torch.einsum('bnrc,rkc->bnrk', q_rows, r_h) * keep,
+                torch.einsum('bnrc,rlc->bnrl', q_rows, r_w) * keep)
+
+    def _rows_bias(self, q_rows: torch.Tensor, grid_hw: Tuple[int, int], num_extra: int,
+                   rows: slice) -> torch.Tensor:
+        """Bias of the query rows ``rows`` (B, h, rows, N)."""
+        bias_h, bias_w = self._rows_terms(q_rows, grid_hw, num_extra, rows)
+        return _pad_keys((bias_h[..., :, None] + bias_w[..., None, :]).flatten(-2), num_extra)
+
+    def add_rows_bias(self, bias: torch.Tensor, q_rows: torch.Tensor,
+                      grid_hw: Tuple[int, int], num_extra_tokens: int,
+                      rows: slice) -> torch.Tensor:
+        """``bias + self(q_rows, ..., rows=rows)`` for another bias (B, h, rows, N) with one
+        (rows, N) temporary instead of three: the row terms are broadcast-added straight onto
+        ``bias`` seen as (..., H, W) (an in-place add on a view of it would make autograd
+        copy the whole gradient back through the view)."""
+        bias_h, bias_w = self._rows_terms(q_rows, grid_hw, num_extra_tokens, rows)
+        if num_extra_tokens:
+            return bias + _pad_keys((bias_h[..., :, None] + bias_w[..., None, :]).flatten(-2),
+                                    num_extra_tokens)
+        out = bias.unflatten(-1, tuple(grid_hw)) + bias_h[..., :, None]
+        return out.add_(bias_w[..., None, :]).flatten(-2)
 
     def fold(self, q: torch.Tensor, k: torch.Tensor, grid_hw: Tuple[int, int],
              num_extra_tokens: int, scale: float) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -279,14 +323,17 @@ class ContextualRPE(nn.Module):
         return bucket_matrix(grid_hw, num_extra_tokens, self.alpha, self.beta, self.gamma,
                              device=device)
 
-    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int],
-                num_extra_tokens: int = 0) -> torch.Tensor:
-        """q (B, h, N, d), unscaled -> bias (B, h, N, N) in q's dtype."""
-        n = q.shape[-2]
+    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int], num_extra_tokens: int = 0,
+                rows: Optional[slice] = None) -> torch.Tensor:
+        """q (B, h, N, d), unscaled -> bias (B, h, N, N) in q's dtype; with ``rows`` q holds
+        those query rows of the sequence only, and the bias is (B, h, rows, N)."""
         index = self.buckets(grid_hw, num_extra_tokens, q.device)
+        if rows is not None:
+            index = index[rows]
         # (B, h, N, d) @ (1, d, buckets): one matmul for all heads instead of N*N dot products
         q_dot_table = q @ self.lookup_table_weight.to(q.dtype)
-        return torch.gather(q_dot_table, -1, index.expand(*q_dot_table.shape[:-1], n))
+        return torch.gather(q_dot_table, -1, index.expand(*q_dot_table.shape[:-1],
+                                                          index.shape[-1]))
 
     def extra_repr(self) -> str:
         return (f'buckets={self.num_buckets}, alpha={self.alpha}, beta={self.beta}, '
@@ -356,12 +403,14 @@ class RelPosBiasTable(nn.Module):
         num = (2 * self.grid_hw[0] - 1) * (2 * self.grid_hw[1] - 1) + 3
         self.relative_position_bias_table = nn.Parameter(torch.zeros(num, num_heads))
 
-    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int],
-                num_extra_tokens: int = 0) -> torch.Tensor:
-        """q (B, h, N, d) (only its dtype and device are used) -> bias (1, h, N, N)."""
+    def forward(self, q: torch.Tensor, grid_hw: Tuple[int, int], num_extra_tokens: int = 0,
+                rows: Optional[slice] = None) -> torch.Tensor:
+        """q (B, h, N, d) (only its dtype and device are used) -> bias (1, h, N, N); with
+        ``rows``, the bias of those query rows, (1, h, rows, N)."""
         table = resize_rel_pos_bias_table(self.relative_position_bias_table, self.grid_hw,
                                           grid_hw)
-        index = rel_pos_table_index(grid_hw, num_extra_tokens).to(q.device)
+        index = rel_pos_table_index(grid_hw, num_extra_tokens)
+        index = (index if rows is None else index[rows]).to(q.device)
         return table[index].permute(2, 0, 1)[None].to(q.dtype)
 
     def extra_repr(self) -> str:
