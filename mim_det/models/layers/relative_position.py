@@ -167,10 +167,10 @@ class DecomposedRelPos(nn.Module):
                 rows: Optional[slice] = None) -> torch.Tensor:
         """q (B, h, N, d) -> bias (B, h, N, N), explicitly (the reference for :meth:`fold`);
         with ``rows``, q holds those query rows only and the bias is (B, h, rows, N)."""
-        h, w = grid_hw
-        b, heads = q.shape[:2]
         if rows is not None:
             return self._rows_bias(q, grid_hw, num_extra_tokens, rows)
+        h, w = grid_hw
+        b, heads = q.shape[:2]
         terms = self.query_terms(q, grid_hw, num_extra_tokens).reshape(b, heads, h, w, h + w)
         bias_h, bias_w = terms[..., :h], terms[..., h:]
         bias = (bias_h[..., :, None] + bias_w[..., None, :]).reshape(b, heads, h * w, h * w)
@@ -203,10 +203,9 @@ class DecomposedRelPos(nn.Module):
         (rows, N) temporary instead of three: the row terms are broadcast-added straight onto
         ``bias`` seen as (..., H, W) (an in-place add on a view of it would make autograd
         copy the whole gradient back through the view)."""
+        if num_extra_tokens:  # the keys' grid starts after the extra tokens: no (H, W) view
+            return bias + self._rows_bias(q_rows, grid_hw, num_extra_tokens, rows)
         bias_h, bias_w = self._rows_terms(q_rows, grid_hw, num_extra_tokens, rows)
-        if num_extra_tokens:
-            return bias + _pad_keys((bias_h[..., :, None] + bias_w[..., None, :]).flatten(-2),
-                                    num_extra_tokens)
         out = bias.unflatten(-1, tuple(grid_hw)) + bias_h[..., :, None]
         return out.add_(bias_w[..., None, :]).flatten(-2)
 
