@@ -319,6 +319,28 @@ def test_first_failure_stops_the_steps_running_beside_it(tmp_path):
     assert (tmp_path / 'logs' / 'slow.log').read_text() == 'threads 1 1\n'
 
 
+def test_step_stamp_is_written_whole_and_a_truncated_one_reruns_the_step(tmp_path):
+    """A finished step's stamp skips it on a rerun; a stamp cut short (a job killed while an
+    older version wrote it) is not read as done, nor does it crash the job: the step runs again
+    and leaves a complete stamp, with no temporary file beside it."""
+    import json
+    import sys
+    tool = _tool()
+    out = tmp_path / 'step'
+    marker = tmp_path / 'runs.txt'
+    cmd = [sys.executable, '-c', f'open({str(marker)!r}, "a").write("ran\\n")']
+    job = tool.Job(str(tmp_path), total_weight=3.0, threads=1)
+    first = job.run('step', 'draw', str(out), cmd)
+    assert json.loads((out / 'step_done.json').read_text()) == first and first['cmd'] == cmd
+    assert job.run('step', 'draw', str(out), cmd) == first  # skipped
+    assert marker.read_text() == 'ran\n'
+    (out / 'step_done.json').write_text(json.dumps(first)[:20])
+    job.run('step', 'draw', str(out), cmd)
+    assert marker.read_text() == 'ran\nran\n'
+    assert json.loads((out / 'step_done.json').read_text())['cmd'] == cmd
+    assert sorted(p.name for p in out.iterdir()) == ['step_done.json']
+
+
 def test_jobs_and_threads_per_step():
     tool = _tool()
     assert tool.parse_jobs('auto', 2) == 1 and tool.parse_jobs('auto', 64) == 4

@@ -24,8 +24,20 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from mim_det.cli import CLIError
+from mim_det.engine.atomic_local_backend import atomic_write_bytes
 
 STAMP = 'step_done.json'
+
+
+def read_stamp(path: str) -> Optional[dict]:
+    """The stamp a finished step left at ``path``, or None when there is none or it cannot be
+    read (a file truncated by a crash of an older version: the step runs again)."""
+    try:
+        with open(path) as f:
+            stamp = json.load(f)
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return stamp if isinstance(stamp, dict) else None
 
 
 def usable_cores() -> int:
@@ -153,12 +165,10 @@ class Job:
         """Run ``cmd`` unless ``out_dir`` holds a stamp of the same command; returns the stamp
         (``seconds``: the step's wall time when it ran)."""
         stamp_path = osp.join(out_dir, STAMP)
-        if osp.isfile(stamp_path):
-            with open(stamp_path) as f:
-                stamp = json.load(f)
-            if stamp.get('cmd') == cmd:
-                self._finish(name, kind, None, 'done before, skipped')
-                return stamp
+        stamp = read_stamp(stamp_path)
+        if stamp is not None and stamp.get('cmd') == cmd:
+            self._finish(name, kind, None, 'done before, skipped')
+            return stamp
         log = osp.join(self.work_dir, 'logs', f'{name}.log')
         with self._lock:
             if self.failed:
@@ -184,10 +194,10 @@ class Job:
                 tail = f.read().splitlines()[-30:]
             print('\n'.join(tail), file=sys.stderr)
             raise CLIError(f'step "{name}" failed (exit {returncode}); full log: {log}')
-        os.makedirs(out_dir, exist_ok=True)
         stamp = dict(cmd=cmd, seconds=seconds)
-        with open(stamp_path, 'w') as f:
-            json.dump(stamp, f)
+        # complete or absent: a job killed while writing it must not leave a stamp that
+        # stops every rerun (the step is then simply run again)
+        atomic_write_bytes(json.dumps(stamp).encode(), stamp_path)
         self._finish(name, kind, seconds, f'{seconds:.0f} s')
         return stamp
 

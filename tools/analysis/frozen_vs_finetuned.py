@@ -46,7 +46,9 @@ ROOT = osp.dirname(TOOLS)
 sys.path.insert(0, TOOLS)
 import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
 
+from mim_det.analysis.steps import read_stamp  # noqa: E402
 from mim_det.cli import CLIError, parse_named_values, run_cli  # noqa: E402
+from mim_det.engine.atomic_local_backend import atomic_write_bytes  # noqa: E402
 
 PROG = 'frozen_vs_finetuned'
 PROTOCOLS = OrderedDict([
@@ -213,12 +215,9 @@ def read_top1(run: Run) -> float:
 
 def is_finished(run: Run) -> bool:
     """Whether the run dir holds this very run, finished (same command and config)."""
-    try:
-        with open(osp.join(run.run_dir, STAMP)) as f:
-            stamp = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return (stamp.get('cmd') == run.cmd and stamp.get('config') == run.config_text
+    stamp = read_stamp(osp.join(run.run_dir, STAMP))
+    return (stamp is not None and stamp.get('cmd') == run.cmd
+            and stamp.get('config') == run.config_text
             and osp.isfile(osp.join(run.run_dir, 'test_metrics.json')))
 
 
@@ -241,8 +240,8 @@ def train(run: Run) -> float:
             last = [line.strip() for line in f if line.strip()][-1:] or ['(no output)']
         raise CLIError(f'the {run.protocol} run of {run.name!r} failed (exit {code}): '
                        f'{last[0]} (full log: {log})')
-    with open(osp.join(run.run_dir, STAMP), 'w') as f:
-        json.dump(dict(cmd=run.cmd, config=run.config_text, seconds=seconds), f, indent=1)
+    atomic_write_bytes(json.dumps(dict(cmd=run.cmd, config=run.config_text, seconds=seconds),
+                                  indent=1).encode(), osp.join(run.run_dir, STAMP))
     return seconds
 
 
