@@ -15,13 +15,14 @@ PRETRAIN = 'configs/lomar/pretrain_tiny_embedded.py'
 CONFIG = 'configs/vitdet/lomar_maskrcnn_tiny_embedded.py'
 PRETRAIN_ITERS = 100
 ITERS = 200
-# Measured with these settings (seed 0, 2 CPU threads): bbox mAP 0.034, segm mAP 0.037 after
-# 200 iterations (0.045 / 0.047 after 300, which took 12 minutes of the suite on a slower 2-core
-# machine; the 900-iteration main job reaches 0.215 / 0.209). A detector that learned nothing
-# scores 0.000 COCO AP; the thresholds sit well below the measured values, leaving room for
-# run-to-run variation of CPU kernels.
-MIN_BBOX_MAP = 0.02
-MIN_SEGM_MAP = 0.02
+# Measured with these settings (seed 0): bbox mAP 0.034, segm mAP 0.037 after 200 iterations
+# on an AMD EPYC machine (2 threads; 0.045 / 0.047 after 300, which took 12 minutes of the suite
+# on a slower 2-core machine; the 900-iteration main job reaches 0.215 / 0.209), but 0.019 /
+# 0.016 on an Intel Xeon machine (1 thread, as in the suite), the same for two commits: other
+# CPU kernels round differently, and 200 iterations amplify it. A detector that learned nothing
+# scores 0.000 COCO AP; the thresholds sit at half the lowest value measured on any machine.
+MIN_BBOX_MAP = 0.008
+MIN_SEGM_MAP = 0.008
 
 
 @pytest.mark.slow
