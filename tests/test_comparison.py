@@ -175,9 +175,9 @@ def test_compare_tool_end_to_end(tmp_path, small_data):
 
 
 def _record_steps(monkeypatch, tool, seconds: dict, default_seconds: float,
-                  spans: dict = None, sleep: dict = None) -> list:
+                  spans: dict = None, sleep: dict = None, reads: dict = None) -> list:
     """Replace ``Job.run`` of the compare tool by a recorder: each step's (name, command) is
-    appended to the returned list, trainings leave a ``last_checkpoint``, fine-tunings a
+    appended to the returned list (its ``inputs`` to ``reads``, when given), trainings leave a ``last_checkpoint``, fine-tunings a
     ``test_metrics.json``, and a step of kind k takes ``seconds.get(k, default_seconds)``.
     With ``sleep`` (kind -> seconds), a step really lasts that long and ``spans`` gets its
     (start, end) times."""
@@ -186,9 +186,11 @@ def _record_steps(monkeypatch, tool, seconds: dict, default_seconds: float,
     import time
     steps = []
 
-    def record(self, name, kind, out_dir, cmd):
+    def record(self, name, kind, out_dir, cmd, inputs=()):
         start = time.monotonic()
         steps.append((name, cmd))
+        if reads is not None:
+            reads[name] = list(inputs)
         if sleep:
             time.sleep(sleep.get(kind, 0.0))
             spans[name] = (start, time.monotonic())
@@ -222,7 +224,9 @@ def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
     tokenizer's and its feature network's."""
     import json
     tool = _tool()
-    steps = _record_steps(monkeypatch, tool, dict(tokenizer=60.0), default_seconds=100.0)
+    reads = {}
+    steps = _record_steps(monkeypatch, tool, dict(tokenizer=60.0), default_seconds=100.0,
+                          reads=reads)
     data, work = _empty_data(tmp_path), tmp_path / 'main'
     assert tool.main(['--methods', 'peco,lomar_beit', '--data', str(data),
                       '--work-dir', str(work)]) == 0
@@ -238,6 +242,16 @@ def test_token_methods_train_their_tokenizers_first(tmp_path, monkeypatch):
     assert '--no-perceptual' in cmds['tokenizer-vq_vae-seed0']
     tok_ckpt = osp.join(str(work / 'tokenizers' / 'perceptual' / 'seed0'), 'iter_1.pth')
     assert f'model.target_generator.init_cfg.checkpoint={tok_ckpt}' in cmds['peco-seed0-pretrain']
+    # each step names the files of earlier steps it reads, so rerunning one of those reruns it
+    peco_export = str(work / 'peco' / 'seed0' / 'pretrain' / 'backbone.safetensors')
+    assert reads['tokenizer-perceptual-seed0'] == [mae_export]
+    assert reads['tokenizer-vq_vae-seed0'] == []
+    assert reads['peco-seed0-pretrain'] == [tok_ckpt]
+    assert reads['peco-seed0-export'] == [str(work / 'peco' / 'seed0' / 'pretrain' / 'iter_1.pth')]
+    assert reads['peco-seed0-detection'] == reads['peco-seed0-segmentation'] == [peco_export]
+    assert reads['scratch-shared_rel_pos_bias-seed0-detection'] == []
+    assert reads['peco-seed0-draw'] == [
+        str(work / 'peco' / 'seed0' / 'detection' / 'iter_1.pth')]
     assert {n for n in names if n.endswith('-reconstruct')} == {
         'mae-seed0-reconstruct', 'tokenizer-perceptual-seed0-reconstruct',
         'tokenizer-vq_vae-seed0-reconstruct'}
@@ -339,6 +353,35 @@ def test_step_stamp_is_written_whole_and_a_truncated_one_reruns_the_step(tmp_pat
     assert marker.read_text() == 'ran\nran\n'
     assert json.loads((out / 'step_done.json').read_text())['cmd'] == cmd
     assert sorted(p.name for p in out.iterdir()) == ['step_done.json']
+
+
+def test_a_step_reruns_when_a_file_it_reads_was_rewritten(tmp_path):
+    """Two real steps, B reading what A wrote: a rerun with nothing changed skips both; when A
+    runs again with another command (a pretraining with other options), B runs again on A's
+    new file instead of keeping its result from the old one (the stamp records the digest of
+    each input); a missing input is a one-line error naming it."""
+    import sys
+    tool = _tool()
+    a_out, b_out = tmp_path / 'a', tmp_path / 'b'
+    made, result = tmp_path / 'made.txt', tmp_path / 'result.txt'
+
+    def make(text):
+        return [sys.executable, '-c', f'open({str(made)!r}, "w").write({text!r})']
+
+    use = [sys.executable, '-c',
+           f'open({str(result)!r}, "a").write(open({str(made)!r}).read() + "\\n")']
+    job = tool.Job(str(tmp_path), total_weight=6.0, threads=1)
+    job.run('a', 'pretrain', str(a_out), make('old'))
+    job.run('b', 'segmentation', str(b_out), use, inputs=[str(made)])
+    job.run('a', 'pretrain', str(a_out), make('old'))  # skipped
+    job.run('b', 'segmentation', str(b_out), use, inputs=[str(made)])  # skipped
+    assert result.read_text() == 'old\n'
+    job.run('a', 'pretrain', str(a_out), make('new'))
+    job.run('b', 'segmentation', str(b_out), use, inputs=[str(made)])
+    assert result.read_text() == 'old\nnew\n'
+    made.unlink()
+    with pytest.raises(tool.CLIError, match=r'made\.txt: a step needs this file'):
+        job.run('b', 'segmentation', str(b_out), use, inputs=[str(made)])
 
 
 def test_jobs_and_threads_per_step():

@@ -208,14 +208,15 @@ def main(argv=None) -> int:
             + list(args.cfg_options)
         job.run(f'{row}-seed{seed}-{kind}', kind, out,
                 [py, 'tools/train.py', config, '--work-dir', out, '--no-validate',
-                 '--test', '--cfg-options', *opts])
+                 '--test', '--cfg-options', *opts], inputs=[checkpoint] if checkpoint else [])
         if kind == 'detection':
             ckpt = _last_checkpoint(out)
             test_opts = [o for o in opts if not o.startswith('randomness.')]
             job.run(f'{row}-seed{seed}-draw', 'draw', osp.join(out, 'vis'),
                     [py, 'tools/test.py', config, ckpt, '--work-dir',
                      osp.join(out, 'vis'), '--show-dir', osp.join(out, 'vis', 'drawn'),
-                     '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'])
+                     '--cfg-options', *test_opts, 'test_dataloader.dataset.indices=8'],
+                    inputs=[ckpt])
         return _test_report(out)
 
     once = Once()  # a pretraining or tokenizer other steps need runs once per seed
@@ -235,12 +236,14 @@ def main(argv=None) -> int:
         stamp = job.run(f'tokenizer-{name}-seed{seed}', 'tokenizer', out,
                         [py, 'tools/train_tokenizer.py', spec['config'], *flag, '--work-dir', out,
                          '--cfg-options', *_data_options('pretrain', data),
-                         f'randomness.seed={seed}'])
+                         f'randomness.seed={seed}'],
+                        inputs=[network['export']] if network else [])
         ckpt = _last_checkpoint(out)
         job.run(f'tokenizer-{name}-seed{seed}-reconstruct', 'reconstruct',
                 osp.join(out, 'reconstructions'),
                 [py, 'tools/visualize_reconstruction.py', spec['config'], ckpt,
-                 *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
+                 *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')],
+                inputs=[ckpt])
         # the feature network's pretraining counts too: the tokenizer needed it
         return dict(ckpt=ckpt, seconds=stamp['seconds'] + (network['seconds'] if network else 0.))
 
@@ -251,31 +254,35 @@ def main(argv=None) -> int:
 
     def _pretrain(n: str, seed: int) -> dict:
         recipe = recipes.methods[n]
-        extra, seconds = [], 0.0
+        extra, reads, seconds = [], [], 0.0
         # the target generator's checkpoint: a tokenizer, or a teacher's export (its pretraining
         # time counts: the row needed it)
         if recipe.get('tokenizer'):
             tok = train_tokenizer(recipe['tokenizer'], seed)
-            extra = [f'model.target_generator.init_cfg.checkpoint={tok["ckpt"]}']
+            extra, reads = [f'model.target_generator.init_cfg.checkpoint={tok["ckpt"]}'], \
+                [tok['ckpt']]
             seconds += tok['seconds']
         elif recipe.get('teacher'):
             teacher = pretrain(recipe['teacher'], seed)
-            extra = [f'model.target_generator.init_cfg.checkpoint={teacher["export"]}']
+            extra, reads = [f'model.target_generator.init_cfg.checkpoint={teacher["export"]}'], \
+                [teacher['export']]
             seconds += teacher['seconds']
         out = osp.join(work, n, f'seed{seed}', 'pretrain')
         stamp = job.run(f'{n}-seed{seed}-pretrain', 'pretrain', out,
                         [py, 'tools/train.py', recipe['pretrain'], '--work-dir', out,
                          '--cfg-options', *_data_options('pretrain', data),
-                         f'randomness.seed={seed}', *extra, *args.pretrain_options])
+                         f'randomness.seed={seed}', *extra, *args.pretrain_options],
+                        inputs=reads)
         ckpt = _last_checkpoint(out)
         export = osp.join(out, 'backbone.safetensors')
         job.run(f'{n}-seed{seed}-export', 'export', osp.join(out, 'export'),
-                [py, 'tools/export_backbone.py', ckpt, export])
+                [py, 'tools/export_backbone.py', ckpt, export], inputs=[ckpt])
         if recipe.get('reconstruct'):
             job.run(f'{n}-seed{seed}-reconstruct', 'reconstruct',
                     osp.join(out, 'reconstructions'),
                     [py, 'tools/visualize_reconstruction.py', recipe['pretrain'], ckpt,
-                     *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')])
+                     *_sample_images(data), '--out-dir', osp.join(out, 'reconstructions')],
+                    inputs=[ckpt])
         return dict(export=export, seconds=seconds + stamp['seconds'])
 
     # The work as independent chains, longest first so that the fine-tunings from scratch fill
@@ -344,7 +351,7 @@ def main(argv=None) -> int:
         exports = [pretrain(n, seeds[0])['export'] for n in vits]
         job.run(f'attention-seed{seeds[0]}', 'attention', out,
                 [py, 'tools/analysis/attention_analysis.py', *exports, '--labels', *vits,
-                 '--images', osp.join(data, 'pretrain'), '--out-dir', out])
+                 '--images', osp.join(data, 'pretrain'), '--out-dir', out], inputs=exports)
         written += ', attention/*.png'
     print(f'written: {work}/{written}; TensorBoard: tensorboard --logdir {work}')
     return 0

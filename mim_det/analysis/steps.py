@@ -3,8 +3,11 @@
 Used by ``tools/compare_methods.py`` (the main job's table) and
 ``tools/analysis/data_scaling.py``. Each step is one subprocess (``tools/train.py`` ...) logged
 to ``<work>/logs/<name>.log``; a finished step leaves a stamp (``<step dir>/step_done.json``)
-holding its command line, so a rerun with the same arguments skips it and an interrupted job
-continues where it stopped.
+holding its command line and a SHA-256 digest of each file it read that another step wrote
+(``inputs``: a checkpoint, an export), so a rerun with the same arguments skips it and an
+interrupted job continues where it stopped, while a step whose input was rewritten (its
+pretraining ran again with other options, or lost its stamp) runs again, and so on down the
+chain: a fine-tuning is never reported from an export that no longer exists.
 
 Independent steps run side by side (``jobs``), each with ``cores // jobs`` OpenMP threads: two
 two-thread trainings at once on 2 cores run 5-15x slower (OpenMP spin-waits), so the thread
@@ -14,6 +17,7 @@ default main job, seed 0: 48.2 min side by side against 46.7 min one step at a t
 pretraining at one thread beside another step ran 1.6x slower than alone at two), so there it
 runs one step at a time, and on a 16-core node 4 steps of 4 threads.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -21,7 +25,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 from mim_det.cli import CLIError
 from mim_det.engine.atomic_local_backend import atomic_write_bytes
@@ -38,6 +42,23 @@ def read_stamp(path: str) -> Optional[dict]:
     except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return stamp if isinstance(stamp, dict) else None
+
+
+def input_digests(paths: Sequence[str]) -> Dict[str, str]:
+    """``{path: SHA-256 hex digest}`` of the files a step reads: its stamp records them, and a
+    changed digest means the step's result is stale."""
+    digests = {}
+    for path in paths:
+        try:
+            digest = hashlib.sha256()  # hashlib.file_digest is Python >= 3.11
+            with open(path, 'rb') as f:
+                for block in iter(lambda: f.read(1 << 20), b''):
+                    digest.update(block)
+            digests[path] = digest.hexdigest()
+        except FileNotFoundError:
+            raise CLIError(f'{path}: a step needs this file, which the step before it should '
+                           'have written; delete that step\'s step_done.json and rerun') from None
+    return digests
 
 
 def usable_cores() -> int:
@@ -161,12 +182,16 @@ class Job:
                 print(f'{name}: stopped (another step failed or the job was interrupted); a '
                       'rerun repeats it', flush=True)
 
-    def run(self, name: str, kind: str, out_dir: str, cmd: List[str]) -> dict:
-        """Run ``cmd`` unless ``out_dir`` holds a stamp of the same command; returns the stamp
+    def run(self, name: str, kind: str, out_dir: str, cmd: List[str],
+            inputs: Sequence[str] = ()) -> dict:
+        """Run ``cmd`` unless ``out_dir`` holds a stamp of the same command that read the same
+        ``inputs`` (files other steps wrote, compared by digest); returns the stamp
         (``seconds``: the step's wall time when it ran)."""
         stamp_path = osp.join(out_dir, STAMP)
         stamp = read_stamp(stamp_path)
-        if stamp is not None and stamp.get('cmd') == cmd:
+        digests = input_digests(inputs)
+        # a stamp without digests (an older version's) is done only for a step without inputs
+        if stamp is not None and stamp.get('cmd') == cmd and stamp.get('inputs', {}) == digests:
             self._finish(name, kind, None, 'done before, skipped')
             return stamp
         log = osp.join(self.work_dir, 'logs', f'{name}.log')
@@ -194,7 +219,7 @@ class Job:
                 tail = f.read().splitlines()[-30:]
             print('\n'.join(tail), file=sys.stderr)
             raise CLIError(f'step "{name}" failed (exit {returncode}); full log: {log}')
-        stamp = dict(cmd=cmd, seconds=seconds)
+        stamp = dict(cmd=cmd, inputs=digests, seconds=seconds)
         # complete or absent: a job killed while writing it must not leave a stamp that
         # stops every rerun (the step is then simply run again)
         atomic_write_bytes(json.dumps(stamp).encode(), stamp_path)

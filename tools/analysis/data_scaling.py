@@ -180,21 +180,21 @@ def main(argv=None) -> int:
             ckpt = f.read().strip()
         export = osp.join(pre, 'backbone.safetensors')
         job.run(f'{name}-export', 'export', osp.join(pre, 'export'),
-                [py, 'tools/export_backbone.py', ckpt, export])
+                [py, 'tools/export_backbone.py', ckpt, export], inputs=[ckpt])
         train_imgs, heldout_imgs = heldout_and_train_images(spec['pretrain'], data,
                                                             args.pretrain_options)
         for split, images in (('train', train_imgs), ('heldout', heldout_imgs)):
             out = osp.join(cell, 'recon', split)
             job.run(f'{name}-reconstruct-{split}', 'reconstruct', out,
                     [py, 'tools/visualize_reconstruction.py', spec['pretrain'], ckpt, *images,
-                     '--out-dir', out])
+                     '--out-dir', out], inputs=[ckpt])
         down = osp.join(cell, 'segmentation')
         job.run(f'{name}-segmentation', 'segmentation', down,
                 [py, 'tools/train.py', spec['downstream'], '--work-dir', down, '--no-validate',
                  '--test', '--cfg-options',
                  *[f'{s}_dataloader.dataset.data_root={ade}' for s in ('train', 'val', 'test')],
                  f'model.backbone.init_cfg.checkpoint={export}', f'randomness.seed={seed}',
-                 *grid.downstream_options, *args.cfg_options])
+                 *grid.downstream_options, *args.cfg_options], inputs=[export])
         with open(osp.join(down, 'test_metrics.json')) as f:
             metrics = json.load(f)['metrics']
         return dict(pretrain=pre, metric=float(metrics[grid.downstream_metric]))
