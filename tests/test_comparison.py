@@ -384,6 +384,41 @@ def test_a_step_reruns_when_a_file_it_reads_was_rewritten(tmp_path):
         job.run('b', 'segmentation', str(b_out), use, inputs=[str(made)])
 
 
+
+def test_a_step_reruns_when_its_config_now_says_something_else(tmp_path):
+    """A real step whose command names a config: a rerun skips it while the resolved config is
+    the same (a comment added to it changes nothing), and runs it again when a value changes,
+    in the config or in a ``_base_`` file it inherits (the stamp holds the digest of the
+    resolved config, not only the command line). A config that cannot be read is a one-line
+    error naming it."""
+    import sys
+    tool = _tool()
+    base, child = tmp_path / 'base.py', tmp_path / 'child.py'
+    base.write_text('lr = 1e-3\n')
+    child.write_text("_base_ = ['./base.py']\noptim = dict(lr={{_base_.lr}})\n")
+    marker, out = tmp_path / 'runs.txt', tmp_path / 'step'
+    cmd = [sys.executable, '-c',
+           f'import sys; open({str(marker)!r}, "a").write(sys.argv[1][-8:] + "\\n")',
+           str(child)]
+    job = tool.Job(str(tmp_path), total_weight=5.0, threads=1)
+    stamp = job.run('step', 'segmentation', str(out), cmd)
+    assert list(stamp['configs']) == [str(child)]
+    child.write_text('# a comment\n' + child.read_text())
+    job.run('step', 'segmentation', str(out), cmd)  # skipped: resolves to the same
+    assert marker.read_text() == 'child.py\n'
+    base.write_text('lr = 3e-3\n')  # the inherited value changes
+    job.run('step', 'segmentation', str(out), cmd)
+    assert marker.read_text() == 'child.py\n' * 2
+    job.run('step', 'segmentation', str(out), cmd)  # skipped again
+    assert marker.read_text() == 'child.py\n' * 2
+    child.write_text("_base_ = ['./base.py']\noptim = dict(lr=1e-2)\n")
+    job.run('step', 'segmentation', str(out), cmd)
+    assert marker.read_text() == 'child.py\n' * 3
+    child.write_text("_base_ = ['./missing_base.py']\n")
+    with pytest.raises(tool.CLIError, match=r'child\.py: cannot read this config'):
+        job.run('step', 'segmentation', str(out), cmd)
+    assert marker.read_text() == 'child.py\n' * 3
+
 def test_jobs_and_threads_per_step():
     tool = _tool()
     assert tool.parse_jobs('auto', 2) == 1 and tool.parse_jobs('auto', 64) == 4

@@ -3,11 +3,15 @@
 Used by ``tools/compare_methods.py`` (the main job's table) and
 ``tools/analysis/data_scaling.py``. Each step is one subprocess (``tools/train.py`` ...) logged
 to ``<work>/logs/<name>.log``; a finished step leaves a stamp (``<step dir>/step_done.json``)
-holding its command line and a SHA-256 digest of each file it read that another step wrote
-(``inputs``: a checkpoint, an export), so a rerun with the same arguments skips it and an
-interrupted job continues where it stopped, while a step whose input was rewritten (its
-pretraining ran again with other options, or lost its stamp) runs again, and so on down the
-chain: a fine-tuning is never reported from an export that no longer exists.
+holding its command line, a SHA-256 digest of each file it read that another step wrote
+(``inputs``: a checkpoint, an export) and a digest of the resolved content of each config its
+command names (``configs``: the file with its ``_base_`` chain, so an edited base config counts
+too), so a rerun with the same arguments skips it and an interrupted job continues where it
+stopped, while a step whose input was rewritten (its pretraining ran again with other options,
+or lost its stamp) or whose config now says something else runs again, and so on down the chain:
+a fine-tuning is never reported from an export that no longer exists, nor from a recipe that
+was changed after it ran. The code itself is not in the stamp: after changing mim_det, delete
+the stamps of the steps it affects.
 
 Independent steps run side by side (``jobs``), each with ``cores // jobs`` OpenMP threads: two
 two-thread trainings at once on 2 cores run 5-15x slower (OpenMP spin-waits), so the thread
@@ -59,6 +63,38 @@ def input_digests(paths: Sequence[str]) -> Dict[str, str]:
             raise CLIError(f'{path}: a step needs this file, which the step before it should '
                            'have written; delete that step\'s step_done.json and rerun') from None
     return digests
+
+
+def config_digest(path: str) -> str:
+    """SHA-256 hex digest of what the mmengine config at ``path`` resolves to (its ``_base_``
+    files merged, ``{{_base_.x}}`` substituted), as canonical JSON: an edit of any file of the
+    chain changes it, reformatting or comments do not. Nothing of ``custom_imports`` is
+    imported."""
+    from mmengine.config import Config
+    try:
+        cfg = Config.fromfile(path, import_custom_modules=False)
+    except Exception as error:  # a broken config: the step itself reports it, in its log
+        raise CLIError(f'{path}: cannot read this config ({type(error).__name__}: '
+                       f'{str(error).splitlines()[0] if str(error) else ""}); fix it and rerun'
+                       ) from None
+    text = json.dumps(cfg.to_dict(), sort_keys=True, default=_stable_repr)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _stable_repr(value) -> str:
+    # a config may hold a type or a function (``type=SomeClass``): its qualified name, not a
+    # repr with a memory address, which would differ from run to run
+    name = getattr(value, '__qualname__', None)
+    if name is not None:
+        return f'{getattr(value, "__module__", "")}.{name}'
+    return repr(value)
+
+
+def command_configs(cmd: Sequence[str], root: Optional[str] = None) -> List[str]:
+    """The configs a step's command names: every argument after the script (``cmd[1]``) that is
+    a ``.py`` file (relative paths from ``root``, the steps' working directory)."""
+    return [arg for arg in cmd[2:] if isinstance(arg, str) and arg.endswith('.py')
+            and osp.isfile(osp.join(root or os.getcwd(), arg))]
 
 
 def usable_cores() -> int:
@@ -185,13 +221,18 @@ class Job:
     def run(self, name: str, kind: str, out_dir: str, cmd: List[str],
             inputs: Sequence[str] = ()) -> dict:
         """Run ``cmd`` unless ``out_dir`` holds a stamp of the same command that read the same
-        ``inputs`` (files other steps wrote, compared by digest); returns the stamp
-        (``seconds``: the step's wall time when it ran)."""
+        ``inputs`` (files other steps wrote, compared by digest) and the same configs (compared
+        by the digest of what they resolve to); returns the stamp (``seconds``: the step's
+        wall time when it ran)."""
         stamp_path = osp.join(out_dir, STAMP)
         stamp = read_stamp(stamp_path)
         digests = input_digests(inputs)
-        # a stamp without digests (an older version's) is done only for a step without inputs
-        if stamp is not None and stamp.get('cmd') == cmd and stamp.get('inputs', {}) == digests:
+        configs = {path: config_digest(osp.join(self.root or os.getcwd(), path))
+                   for path in command_configs(cmd, self.root)}
+        # a stamp without digests (an older version's) is done only for a step that reads no
+        # file and names no config
+        if (stamp is not None and stamp.get('cmd') == cmd and stamp.get('inputs', {}) == digests
+                and stamp.get('configs', {}) == configs):
             self._finish(name, kind, None, 'done before, skipped')
             return stamp
         log = osp.join(self.work_dir, 'logs', f'{name}.log')
@@ -219,7 +260,7 @@ class Job:
                 tail = f.read().splitlines()[-30:]
             print('\n'.join(tail), file=sys.stderr)
             raise CLIError(f'step "{name}" failed (exit {returncode}); full log: {log}')
-        stamp = dict(cmd=cmd, inputs=digests, seconds=seconds)
+        stamp = dict(cmd=cmd, inputs=digests, configs=configs, seconds=seconds)
         # complete or absent: a job killed while writing it must not leave a stamp that
         # stops every rerun (the step is then simply run again)
         atomic_write_bytes(json.dumps(stamp).encode(), stamp_path)
