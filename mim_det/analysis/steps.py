@@ -73,7 +73,7 @@ def config_digest(path: str) -> str:
     from mmengine.config import Config
     try:
         cfg = Config.fromfile(path, import_custom_modules=False)
-    except Exception as error:  # a broken config: the step itself reports it, in its log
+    except Exception as error:  # any parse or base-file error: one line naming the config
         raise CLIError(f'{path}: cannot read this config ({type(error).__name__}: '
                        f'{str(error).splitlines()[0] if str(error) else ""}); fix it and rerun'
                        ) from None
