@@ -108,6 +108,26 @@ def test_noise_fill_changes_only_the_masked_pixels():
         fill_masked(img, mask, 'zeros', rng)
 
 
+@pytest.mark.parametrize('make', [lambda: HighPassFilter(sigma=2.0, prob=0.5),
+                                  lambda: SiameseMask(ratio=0.15, grid_size=12, prob=0.5)],
+                         ids=['high_pass', 'mask'])
+def test_views_collate_whether_or_not_the_transform_drew_them(make):
+    """With prob < 1 a batch mixes changed and unchanged views; they must stack (mmengine's
+    default_collate stacks into the first view's dtype, so a uint8 first view failed)."""
+    from mmengine.dataset import default_collate
+    transform = make()
+    np.random.seed(1)
+    outs = [transform(dict(img=_scene(seed=i, size=48))) for i in range(12)]
+    changed = ['high_pass' in o or 'siamese_mask' in o for o in outs]
+    assert any(changed) and not all(changed)
+    assert {o['img'].dtype for o in outs} == {np.dtype(np.float32)}
+    unchanged = [i for i, c in enumerate(changed) if not c][0]
+    np.testing.assert_array_equal(outs[unchanged]['img'], _scene(seed=unchanged, size=48))
+    order = sorted(range(12), key=lambda i: changed[i])  # an unchanged view first
+    batch = default_collate([torch.from_numpy(outs[i]['img']) for i in order])
+    assert batch.shape == (12, 48, 48, 3) and batch.dtype == torch.float32
+
+
 def test_siamese_mask_refuses_bad_arguments_with_the_value():
     with pytest.raises(ValueError, match=r'ratio=1\.2'):
         SiameseMask(ratio=1.2)

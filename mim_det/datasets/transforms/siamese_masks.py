@@ -152,11 +152,20 @@ def fill_masked(img: np.ndarray, mask: np.ndarray, fill: str,
     return out
 
 
+def _img_as_float32(results: dict) -> dict:
+    """A view these transforms skip still leaves as float32, like one they change: a batch
+    stacks its views into the first view's dtype (``default_collate``), so with ``prob`` < 1 an
+    unchanged uint8 view first and a filtered float one later would fail to collate."""
+    results['img'] = results['img'].astype(np.float32, copy=False)
+    return results
+
+
 @TRANSFORMS.register_module()
 class HighPassFilter(BaseTransform):
     """MSCN's high-pass filter, applied before masking so mask edges are invisible.
 
-    ``img`` (H, W, C) becomes float32 :func:`high_pass` ``(img, sigma) * gain + center``.
+    ``img`` (H, W, C) becomes float32 :func:`high_pass` ``(img, sigma) * gain + center`` (an
+    unfiltered view, with ``prob`` < 1, becomes float32 unchanged).
     ``center`` is the data preprocessor's mean (given here in the image's channel order), so
     after normalisation the filtered image has zero mean; ``gain`` scales the detail.
 
@@ -177,7 +186,7 @@ class HighPassFilter(BaseTransform):
 
     def transform(self, results: dict) -> dict:
         if np.random.rand() >= self.prob:
-            return results
+            return _img_as_float32(results)
         img = results['img']
         center = self.center if img.ndim == 3 else self.center.mean()
         results['img'] = high_pass(img, self.sigma) * self.gain + center
@@ -202,7 +211,8 @@ class SiameseMask(BaseTransform):
         prob: probability of masking a view (per branch: the asymmetric-branch setting).
 
     Adds ``results['siamese_mask']`` (bool (H, W, C)) and ``results['siamese_mask_kind']``
-    for inspection; the packed input is the masked ``img`` (float32).
+    for inspection; the packed input is the masked ``img`` (float32; an unmasked view, with
+    ``prob`` < 1, becomes float32 unchanged).
     """
 
     def __init__(self, ratio: Ratio = 0.15, grid_size: int = 32, focal_prob: float = 0.2,
@@ -225,7 +235,7 @@ class SiameseMask(BaseTransform):
     def transform(self, results: dict) -> dict:
         rng = np.random.default_rng(np.random.randint(2**31))
         if rng.random() >= self.prob:
-            return results
+            return _img_as_float32(results)
         img = results['img']
         squeeze = img.ndim == 2
         if squeeze:
