@@ -7,6 +7,7 @@ to random non-zero values wherever a test depends on them: at their zero initial
 would add nothing and a bug in them could not show.
 """
 import math
+from unittest import mock
 
 import pytest
 import torch
@@ -643,3 +644,56 @@ def test_get_layer_depth():
             assert depth == int(name.split('.')[1]) + 1, name
         else:
             assert name.startswith('ln1') and depth == num - 1, name
+
+
+# ---------------------------------------------------- every bias as a FlexAttention score_mod
+@pytest.mark.parametrize('cfgs,num_extra', [
+    ([DECOMPOSED], 0), ([DECOMPOSED], 1), ([CONTEXTUAL], 1), ([DECOMPOSED, CONTEXTUAL], 0),
+    ([TABLE], 1), ([TABLE, CONTEXTUAL], 0), ([DECOMPOSED, TABLE], 1),
+])
+def test_flex_score_mods_equal_the_explicit_bias(cfgs, num_extra):
+    """Each bias module's ``flex_bias`` read per (query, key) by FlexAttention gives the
+    explicit (N, N) bias's attention on a 5 x 6 grid (tables sized for 3 x 4, so resized),
+    with and without a cls token. Values only: torch has no FlexAttention backward on CPU;
+    the gradients are checked on CUDA (tests/test_gpu.py)."""
+    pytest.importorskip('torch.nn.attention.flex_attention')
+    kwargs = dict(rel_pos_cfgs=cfgs, rel_pos_grid=(3, 4))
+    torch.manual_seed(0)
+    flex = randomize_tables(Attention(D, HEADS, rel_pos_impl='flex', **kwargs)).eval()
+    explicit = Attention(D, HEADS, rel_pos_impl='explicit', **kwargs).eval()
+    explicit.load_state_dict(flex.state_dict())
+    x = torch.randn(2, 30 + num_extra, D)
+    import mim_det.models.layers.attention as attention_module
+    with torch.no_grad(), mock.patch.object(attention_module, 'flex_biased_attention',
+                                            wraps=attention_module.flex_biased_attention) as f:
+        out, ref = flex(x, (5, 6)), explicit(x, (5, 6))
+    assert f.call_count == 1
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    plain = Attention(D, HEADS).eval()  # the biases matter: the same weights without them
+    plain.load_state_dict(flex.state_dict(), strict=False)
+    with torch.no_grad():
+        assert (plain(x, (5, 6)) - ref).abs().max() > 1e-2
+
+
+def test_flex_leaves_masked_attention_to_the_chunked_path():
+    """A padding mask (window blocks) is not a score_mod: that attention runs as 'chunked'
+    and still equals the explicit bias."""
+    kwargs = dict(rel_pos_cfgs=[DECOMPOSED, CONTEXTUAL], rel_pos_grid=(3, 4))
+    torch.manual_seed(0)
+    flex = randomize_tables(Attention(D, HEADS, rel_pos_impl='flex', **kwargs))
+    explicit = Attention(D, HEADS, rel_pos_impl='explicit', **kwargs)
+    explicit.load_state_dict(flex.state_dict())
+    mask = torch.zeros(2, 1, 1, 30)
+    mask[0, ..., [3, 7]] = float('-inf')
+    x = torch.randn(2, 30, D)
+    weight = torch.randn(2, 30, D)
+    import mim_det.models.layers.attention as attention_module
+    with mock.patch.object(attention_module, 'flex_biased_attention',
+                           side_effect=AssertionError('flex used with a mask')):
+        out = flex(x, (5, 6), attn_mask=mask)
+    ref = explicit(x, (5, 6), attn_mask=mask)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    (out * weight).sum().backward()
+    (ref * weight).sum().backward()
+    for name, g in grads(explicit).items():
+        torch.testing.assert_close(grads(flex)[name], g, rtol=1e-5, atol=1e-5, msg=name)

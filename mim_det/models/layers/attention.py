@@ -28,7 +28,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .relative_position import build_rel_pos
 
-REL_POS_IMPLS = ('auto', 'chunked', 'folded', 'explicit')
+REL_POS_IMPLS = ('auto', 'chunked', 'folded', 'explicit', 'flex')
 #: the chunked path splits an attention whose (B, h, N, N) logits have more elements than this
 #: (256 MB in fp32): a global ViTDet block at 1024 px (1 x 12 x 4096^2 = 201M) is split, a ViT-B
 #: block at 512 px with a cls token (UperNet, batch 2: 2 x 12 x 1025^2 = 25M) is not -- split in
@@ -78,6 +78,30 @@ def biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bias: to
     return torch.bmm(probs, v.reshape(b * heads, n, v.shape[-1])).view(b, heads, r, -1)
 
 
+_COMPILED_FLEX = None
+
+
+def flex_biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                          biases: Sequence) -> torch.Tensor:
+    """``softmax(q k^T / sqrt(d) + sum_k bias_k) v`` for q, k, v (B, h, N, d) through
+    FlexAttention (``torch.nn.attention.flex_attention``, compiled once per process): each
+    bias is a term ``(b, head, i, j) -> value`` (the bias modules' ``flex_bias``) that the
+    kernel evaluates per logit, so no (N, N) tensor exists; gradients reach the tensors the
+    terms read. On CUDA the fused kernel is compiled once per shape; elsewhere torch's eager
+    FlexAttention runs (its reference, which does build the scores; torch 2.14 has no
+    FlexAttention backward on CPU, so this trains on CUDA only)."""
+    global _COMPILED_FLEX
+    from torch.nn.attention.flex_attention import flex_attention
+    if q.is_cuda and _COMPILED_FLEX is None:
+        _COMPILED_FLEX = torch.compile(flex_attention, dynamic=False)
+
+    def score_mod(score, b, head, i, j):
+        for bias in biases:
+            score = score + bias(b, head, i, j)
+        return score
+    return (_COMPILED_FLEX if q.is_cuda else flex_attention)(q, k, v, score_mod=score_mod)
+
+
 class Attention(nn.Module):
     """Multi-head self-attention with relative-position biases, through SDPA.
 
@@ -105,10 +129,19 @@ class Attention(nn.Module):
               logits, built per block of query rows of at most :data:`MAX_BIAS_ELEMENTS`
               elements and recomputed in the backward pass (see the module doc); a smaller
               attention runs as ``'explicit'``, without recomputation;
-            * ``'auto'``: ``'chunked'``. Measured on a 2-core CPU, ViT-B/16 backbone at
-              1024 px, forward + backward: ViTDet's decomposed bias folded 37.7 s and 4.8 GB
-              peak against 54.5 s and 8.9 GB explicit; LoMaR's contextual + decomposed biases
-              see ``tools/analysis/benchmark_vitdet_backbone.py --rel-pos lomar`` (README).
+            * ``'flex'``: every bias (no ``attn_mask``, no attention dropout) as a
+              FlexAttention ``score_mod`` (:func:`flex_biased_attention`): no (N, N) tensor
+              at any size; an attention with a mask or dropout runs as ``'chunked'``. It
+              needs a CUDA device to train (torch has no FlexAttention backward on CPU);
+            * ``'auto'``: the fastest measured on the tensors' device, chosen per call:
+              ``'chunked'`` on CPU, ``'explicit'`` on CUDA. ViT-B/16 backbone at 1024 px,
+              batch 1, forward + backward (``tools/analysis/benchmark_vitdet_backbone.py``):
+              on a 2-core CPU (fp32) ViTDet's decomposed bias folded took 37.7 s and 4.8 GB
+              against 54.5 s and 8.9 GB explicit, LoMaR's contextual + decomposed biases
+              chunked 53.9 s and 4.5 GB against 59.5 s and 9.3 GB; on an H200 (bf16
+              autocast) explicit was fastest: ViTDet layout 50.5 ms (folded 63.0, flex 68.5),
+              LoMaR layout 67.8 ms (flex 88.4, chunked 281.5), at 4.2 / 4.8 GB against
+              2.4-2.7 GB for the others -- where memory binds on a GPU, ``'flex'``.
 
     Shapes: ``forward(x (B, N, D), grid_hw, attn_mask=None) -> (B, N, D)``, where the last
     ``grid_h * grid_w`` tokens form a row-major grid after ``N - grid_h * grid_w`` extra (cls)
@@ -149,7 +182,9 @@ class Attention(nn.Module):
         #: the bias folded into q and k, or None
         self.folded_name = lone if foldable and use_sdpa and rel_pos_impl != 'explicit' else None
         self.fold_rel_pos = self.folded_name is not None
-        self.chunk_bias = use_sdpa and rel_pos_impl in ('auto', 'chunked')
+        self.rel_pos_impl = rel_pos_impl
+        self.chunk_bias = use_sdpa and rel_pos_impl in ('auto', 'chunked', 'flex')
+        self.flex = use_sdpa and rel_pos_impl == 'flex' and bool(self.rel_pos_names)
         self.chunk_above_elements = CHUNK_ABOVE_ELEMENTS
         self.max_bias_elements = MAX_BIAS_ELEMENTS
 
@@ -214,6 +249,13 @@ class Attention(nn.Module):
         """q, k, v (B, h, N, d) -> (B, h, N, d) through SDPA as ``rel_pos_impl`` says."""
         b, heads, n, _ = q.shape
         num_extra = _num_extra_tokens(n, grid_hw)
+        if self.rel_pos_impl == 'auto' and q.is_cuda:  # explicit: the fastest there
+            bias = _add(self.position_bias(q, grid_hw, num_extra), attn_mask)
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
+        if self.flex and attn_mask is None and not drop:
+            return flex_biased_attention(
+                q, k, v, [getattr(self, name).flex_bias(q, grid_hw, num_extra)
+                          for name in self.rel_pos_names])
         skip = ()
         if self.folded_name is not None:
             q_att, k_att = getattr(self, self.folded_name).fold(q, k, grid_hw, num_extra,

@@ -32,7 +32,7 @@ alone.
 """
 import math
 from functools import lru_cache
-from typing import Optional, Tuple
+from typing import Callable, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -102,9 +102,17 @@ def decomposed_query_terms(q_grid: torch.Tensor, r_h: torch.Tensor,
         (MViTv2 Eq. 3 before the broadcast over key pairs).
     """
     b, heads, h, w, _ = q_grid.shape
+    return torch.cat(decomposed_query_terms_hw(q_grid, r_h, r_w), -1)
+
+
+def decomposed_query_terms_hw(q_grid: torch.Tensor, r_h: torch.Tensor,
+                              r_w: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    """:func:`decomposed_query_terms` as its two halves, (B, h, H * W, H) over key rows and
+    (B, h, H * W, W) over key columns, each its own tensor."""
+    b, heads, h, w, _ = q_grid.shape
     bias_h = torch.einsum('bnhwc,hkc->bnhwk', q_grid, r_h)  # over key rows
     bias_w = torch.einsum('bnhwc,wkc->bnhwk', q_grid, r_w)  # over key columns
-    return torch.cat([bias_h, bias_w], -1).reshape(b, heads, h * w, h + w)
+    return bias_h.reshape(b, heads, h * w, h), bias_w.reshape(b, heads, h * w, w)
 
 
 @lru_cache(maxsize=64)
@@ -220,8 +228,38 @@ class DecomposedRelPos(nn.Module):
         return (torch.cat([q * scale, terms], -1),
                 torch.cat([k, codes.expand(b, heads, n, codes.shape[-1])], -1))
 
+    def flex_bias(self, q: torch.Tensor, grid_hw: Tuple[int, int],
+                  num_extra_tokens: int = 0) -> Callable:
+        """The bias as a FlexAttention term ``(b, head, i, j) -> b_ij``: the query terms
+        over key rows (B, h, N, H) and key columns (B, h, N, W) read at key j's row and
+        column, no (N, N) tensor."""
+        grid_h, grid_w = grid_hw
+        b, heads, _, d = q.shape
+        q_grid = q[:, :, num_extra_tokens:].reshape(b, heads, grid_h, grid_w, d)
+        # two tensors, each read once per logit: FlexAttention's backward cannot give
+        # gradients to a tensor that a score_mod indexes twice (torch 2.11)
+        rows, cols = (F.pad(t, (0, 0, num_extra_tokens, 0))  # extra (cls) queries: zero
+                      for t in decomposed_query_terms_hw(
+                          q_grid, relative_table(self.rel_pos_h, grid_h).to(q.dtype),
+                          relative_table(self.rel_pos_w, grid_w).to(q.dtype)))
+
+        def bias(b, head, i, j):
+            key, on_grid = _flex_grid_index(j, num_extra_tokens)
+            value = rows[b, head, i, key // grid_w] + cols[b, head, i, key % grid_w]
+            return value if on_grid is None else torch.where(on_grid, value, 0.0)
+        return bias
+
     def extra_repr(self) -> str:
         return f'grid_hw={self.grid_hw}'
+
+
+def _flex_grid_index(index, num_extra_tokens: int):
+    """A FlexAttention token index -> (grid index clamped to >= 0, on-grid flag or None when
+    there are no extra tokens)."""
+    if not num_extra_tokens:
+        return index, None
+    grid = index - num_extra_tokens
+    return torch.clamp(grid, min=0), grid >= 0
 
 
 # ----------------------------------------------------------------- contextual (iRPE, LoMaR)
@@ -334,6 +372,31 @@ class ContextualRPE(nn.Module):
         return torch.gather(q_dot_table, -1, index.expand(*q_dot_table.shape[:-1],
                                                           index.shape[-1]))
 
+    def flex_bias(self, q: torch.Tensor, grid_hw: Tuple[int, int],
+                  num_extra_tokens: int = 0) -> Callable:
+        """The bias as a FlexAttention term ``(b, head, i, j) -> b_ij``: ``q @ W`` (B, h, N,
+        buckets) read at the bucket of (i, j), computed from the two tokens' grid offsets with
+        the 1-D piecewise index per axis (the bucket function is separable in its index, not
+        in its value), so neither the (N, N) bias nor the (N, N) bucket matrix exists."""
+        q_dot_table = q @ self.lookup_table_weight.to(q.dtype)
+        r = max_bucket_offset(self.alpha, self.beta, self.gamma)
+        side = 2 * r + 1
+        grid_h, grid_w = grid_hw
+        offsets = torch.arange(-(max(grid_hw) - 1), max(grid_hw), device=q.device)
+        # g(offset) + r, indexed by offset + max(grid) - 1
+        shifted = piecewise_index(offsets, self.alpha, self.beta, self.gamma).to(q.device) + r
+        last = max(grid_hw) - 1
+
+        def bias(b, head, i, j):
+            qi, q_on = _flex_grid_index(i, num_extra_tokens)
+            kj, k_on = _flex_grid_index(j, num_extra_tokens)
+            bucket = (shifted[qi // grid_w - kj // grid_w + last] * side
+                      + shifted[qi % grid_w - kj % grid_w + last])
+            if q_on is not None:  # a pair with an extra token: the last (cls) bucket
+                bucket = torch.where(q_on & k_on, bucket, side * side)
+            return q_dot_table[b, head, i, bucket]
+        return bias
+
     def extra_repr(self) -> str:
         return (f'buckets={self.num_buckets}, alpha={self.alpha}, beta={self.beta}, '
                 f'gamma={self.gamma}')
@@ -411,6 +474,31 @@ class RelPosBiasTable(nn.Module):
         index = rel_pos_table_index(grid_hw, num_extra_tokens)
         index = (index if rows is None else index[rows]).to(q.device)
         return table[index].permute(2, 0, 1)[None].to(q.dtype)
+
+    def flex_bias(self, q: torch.Tensor, grid_hw: Tuple[int, int],
+                  num_extra_tokens: int = 0) -> Callable:
+        """The bias as a FlexAttention term ``(b, head, i, j) -> b_ij``: the (resized) table
+        read at the index of (i, j) computed from the two grid positions
+        (:func:`rel_pos_table_index`'s formula), no (N, N) index or bias."""
+        if num_extra_tokens > 1:
+            raise ValueError(f'RelPosBiasTable: one cls token at most, got {num_extra_tokens} '
+                             'extra tokens')
+        table = resize_rel_pos_bias_table(self.relative_position_bias_table, self.grid_hw,
+                                          grid_hw).to(q.dtype)
+        grid_h, grid_w = grid_hw
+        num_grid = (2 * grid_h - 1) * (2 * grid_w - 1)
+
+        def bias(b, head, i, j):
+            qi, q_on = _flex_grid_index(i, num_extra_tokens)
+            kj, k_on = _flex_grid_index(j, num_extra_tokens)
+            index = ((qi // grid_w - kj // grid_w + grid_h - 1) * (2 * grid_w - 1)
+                     + qi % grid_w - kj % grid_w + grid_w - 1)
+            if q_on is not None:  # cls -> token, token -> cls, cls -> cls: the last three
+                index = torch.where(q_on & k_on, index,
+                                    torch.where(q_on, num_grid + 1,
+                                                torch.where(k_on, num_grid, num_grid + 2)))
+            return table[index, head]
+        return bias
 
     def extra_repr(self) -> str:
         return f'grid_hw={self.grid_hw}'

@@ -36,7 +36,7 @@ class ViTBlock(nn.Module):
             0.1, MAE's segmentation protocol 1.0).
         drop_rate, attn_drop_rate, drop_path_rate: dropout, attention dropout, stochastic depth.
         qkv_bias, act_cfg, norm_cfg, use_sdpa: as the names say (LayerNorm eps 1e-6, GELU).
-        rel_pos_impl: ``'auto'``, ``'chunked'``, ``'folded'`` or ``'explicit'`` (see
+        rel_pos_impl: ``'auto'``, ``'chunked'``, ``'folded'``, ``'explicit'`` or ``'flex'`` (see
             :class:`Attention`).
 
     ``forward(x, grid_hw=None, attn_bias=None)``: a map (B, H, W, D) -> (B, H, W, D), or a
