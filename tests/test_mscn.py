@@ -128,6 +128,28 @@ def test_views_collate_whether_or_not_the_transform_drew_them(make):
     assert batch.shape == (12, 48, 48, 3) and batch.dtype == torch.float32
 
 
+def test_high_pass_with_the_mask_filters_exactly_the_masked_views():
+    """SiameseMask(high_pass=...): a masked view is high-pass filtered before its mask (its
+    visible pixels are the filtered scene), a view the coin skips stays the natural scene."""
+    transform = SiameseMask(ratio=0.15, grid_size=12, prob=0.5, high_pass=dict(sigma=2.0))
+    np.random.seed(3)
+    outs = [transform(dict(img=_scene(seed=i, size=48))) for i in range(16)]
+    masked = ['siamese_mask' in o for o in outs]
+    assert any(masked) and not all(masked)
+    for i, out in enumerate(outs):
+        scene = _scene(seed=i, size=48)
+        assert out['img'].dtype == np.float32
+        if masked[i]:
+            assert out.get('high_pass') is True
+            filtered = HighPassFilter(sigma=2.0)(dict(img=scene))['img']
+            visible = ~out['siamese_mask']
+            np.testing.assert_allclose(out['img'][visible], filtered[visible], rtol=1e-6)
+        else:
+            assert 'high_pass' not in out
+            np.testing.assert_array_equal(out['img'], scene)
+    assert 'high_pass=HighPassFilter(sigma=2.0' in repr(transform)
+
+
 def test_siamese_mask_refuses_bad_arguments_with_the_value():
     with pytest.raises(ValueError, match=r'ratio=1\.2'):
         SiameseMask(ratio=1.2)

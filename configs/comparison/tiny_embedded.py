@@ -101,6 +101,12 @@ methods = dict(
         downstream='resnet',
         reconstruct=False,
         attention=False),
+    # MSCN's masks under BYOL instead of SimCLR, high-pass only on masked views (exploratory)
+    mscn_byol=dict(
+        pretrain='configs/mscn/mscn-byol_resnet18_embedded.py',
+        downstream='resnet',
+        reconstruct=False,
+        attention=False),
 )
 
 # The comparison's fine-tuning schedule, the same for every row and its scratch twin: short and

@@ -28,7 +28,7 @@ the focal crop keeps ``1 - ratio`` of the area (so ``ratio`` means the masked fr
 kinds), a channel mask draws an independent mask of the same kind per channel, and the noise
 matches each channel's mean and standard deviation over the visible pixels.
 """
-from typing import Sequence, Tuple, Union
+from typing import Optional, Sequence, Tuple, Union
 
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -209,6 +209,11 @@ class SiameseMask(BaseTransform):
         channel_prob: probability that each channel gets its own mask (MSCN: 0.7).
         fill: 'noise' (MSCN) or 'mean' (the constant fill of the ladder's early steps).
         prob: probability of masking a view (per branch: the asymmetric-branch setting).
+        high_pass: ``HighPassFilter`` arguments (e.g. ``dict(sigma=2.0)``) to filter exactly the
+            views this transform masks, just before masking; the views it skips stay natural.
+            The filter exists to hide mask edges, so this couples it to the mask's coin (the
+            ``RandomApply`` of both would leave skipped views uint8 and drop the float cast).
+            ``None`` (default): filter separately with :class:`HighPassFilter`.
 
     Adds ``results['siamese_mask']`` (bool (H, W, C)) and ``results['siamese_mask_kind']``
     for inspection; the packed input is the masked ``img`` (float32; an unmasked view, with
@@ -216,7 +221,8 @@ class SiameseMask(BaseTransform):
     """
 
     def __init__(self, ratio: Ratio = 0.15, grid_size: int = 32, focal_prob: float = 0.2,
-                 channel_prob: float = 0.7, fill: str = 'noise', prob: float = 1.0):
+                 channel_prob: float = 0.7, fill: str = 'noise', prob: float = 1.0,
+                 high_pass: Optional[dict] = None):
         low, high = (ratio if isinstance(ratio, (tuple, list)) else (ratio, ratio))
         if not 0.0 <= low <= high < 1.0:
             raise ValueError(f'SiameseMask: ratio={ratio!r} must lie in [0, 1) (e.g. 0.15)')
@@ -231,11 +237,14 @@ class SiameseMask(BaseTransform):
         self.ratio = tuple(ratio) if isinstance(ratio, (tuple, list)) else float(ratio)
         self.grid_size, self.fill = int(grid_size), fill
         self.focal_prob, self.channel_prob, self.prob = focal_prob, channel_prob, prob
+        self.high_pass = None if high_pass is None else HighPassFilter(**high_pass, prob=1.0)
 
     def transform(self, results: dict) -> dict:
         rng = np.random.default_rng(np.random.randint(2**31))
         if rng.random() >= self.prob:
             return _img_as_float32(results)
+        if self.high_pass is not None:
+            results = self.high_pass.transform(results)
         img = results['img']
         squeeze = img.ndim == 2
         if squeeze:
@@ -251,5 +260,5 @@ class SiameseMask(BaseTransform):
     def __repr__(self) -> str:
         return (f'{self.__class__.__name__}(ratio={self.ratio}, grid_size={self.grid_size}, '
                 f'focal_prob={self.focal_prob}, channel_prob={self.channel_prob}, '
-                f'fill={self.fill!r}, prob={self.prob})')
+                f'fill={self.fill!r}, prob={self.prob}, high_pass={self.high_pass!r})')
 
