@@ -9,9 +9,10 @@
 #    (N, N) bias on CUDA, fp32 within 1e-5, bf16 and fp16 autocast within 1e-2 (issue 17);
 # 3. benchmark_vitdet_backbone.py --device cuda --amp bf16: ViT-B/16 at 1024 px, batch 1, the
 #    three position layouts (vitdet, lomar, beit), today's explicit bias through SDPA against
-#    the chunked / folded default and FlexAttention; time and peak memory side by side;
+#    chunked / folded and FlexAttention; time and peak memory side by side;
 # 4. AMP through the runner: the tiny LoMaR pretraining with tools/train.py --amp
-#    (mmengine AmpOptimWrapper, bf16 autocast on CUDA) for 40 iterations on generated data;
+#    (mmengine AmpOptimWrapper: fp16 autocast, dynamic loss scale), 40 iterations on
+#    generated data;
 # 5. benchmark_pretrain_throughput.py --device cuda --amp: LoMaR and MAE pretraining steps at
 #    224 and 448 px, beside the official LoMaR code when OFFICIAL_LOMAR names a checkout.
 # Needs the project's environment (bash tools/setup_env.sh on the GPU machine) or, on a bare
