@@ -84,12 +84,14 @@ _COMPILED_FLEX = None
 def flex_biased_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                           biases: Sequence) -> torch.Tensor:
     """``softmax(q k^T / sqrt(d) + sum_k bias_k) v`` for q, k, v (B, h, N, d) through
-    FlexAttention (``torch.nn.attention.flex_attention``, compiled once per process): each
-    bias is a term ``(b, head, i, j) -> value`` (the bias modules' ``flex_bias``) that the
-    kernel evaluates per logit, so no (N, N) tensor exists; gradients reach the tensors the
-    terms read. On CUDA the fused kernel is compiled once per shape; elsewhere torch's eager
-    FlexAttention runs (its reference, which does build the scores; torch 2.14 has no
-    FlexAttention backward on CPU, so this trains on CUDA only)."""
+    FlexAttention (``torch.nn.attention.flex_attention``): each bias is a term
+    ``(b, head, i, j) -> value`` (the bias modules' ``flex_bias``) that the kernel evaluates
+    per logit, so no (N, N) tensor exists; gradients reach the tensors the terms read.
+
+    On CUDA the fused kernel is compiled (``torch.compile``, once per shape, dtype and set of
+    biases: new closures over same-shaped tensors reuse it, checked with dynamo's counters).
+    Elsewhere torch's eager FlexAttention runs, its reference, which does build the scores;
+    torch has no FlexAttention backward on CPU, so this trains on CUDA only."""
     global _COMPILED_FLEX
     from torch.nn.attention.flex_attention import flex_attention
     if q.is_cuda and _COMPILED_FLEX is None:

@@ -101,7 +101,6 @@ def decomposed_query_terms(q_grid: torch.Tensor, r_h: torch.Tensor,
         (B, h, H * W, H + W): ``[q_i . R_h[h_i - k] for k < H] ++ [q_i . R_w[w_i - l] for l < W]``
         (MViTv2 Eq. 3 before the broadcast over key pairs).
     """
-    b, heads, h, w, _ = q_grid.shape
     return torch.cat(decomposed_query_terms_hw(q_grid, r_h, r_w), -1)
 
 
@@ -384,7 +383,7 @@ class ContextualRPE(nn.Module):
         grid_h, grid_w = grid_hw
         offsets = torch.arange(-(max(grid_hw) - 1), max(grid_hw), device=q.device)
         # g(offset) + r, indexed by offset + max(grid) - 1
-        shifted = piecewise_index(offsets, self.alpha, self.beta, self.gamma).to(q.device) + r
+        shifted = piecewise_index(offsets, self.alpha, self.beta, self.gamma) + r
         last = max(grid_hw) - 1
 
         def bias(b, head, i, j):
