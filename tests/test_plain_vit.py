@@ -594,6 +594,33 @@ def test_activation_checkpointing_gives_the_same_outputs_and_gradients():
         torch.testing.assert_close(results[1][1][name], grad, rtol=1e-5, atol=1e-6, msg=name)
 
 
+def test_compiled_blocks_give_the_same_outputs_gradients_and_checkpoint_keys():
+    """``compile_blocks`` compiles each block in place: same values and gradients, and the
+    state-dict keys of an uncompiled model (checkpoints load both ways). ``aot_eager`` traces
+    forward and backward through dynamo and AOTAutograd as inductor would, without its
+    C++ code generation (minutes on this CPU; the GPU figures use inductor)."""
+    import torch._dynamo
+    model = build(window_size=3).train()
+    compiled = twin(model, compile_blocks=dict(backend='aot_eager'))
+    assert list(compiled.state_dict()) == list(model.state_dict())
+    assert all(layer._compiled_call_impl is not None for layer in compiled.layers)
+    assert model.layers[0]._compiled_call_impl is None
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    x = torch.randn(2, 3, 80, 112)
+    weight = torch.randn(2, D, 5, 7)
+    results = []
+    for m in (model, compiled):
+        out = m(x)[0]
+        (out * weight).sum().backward()
+        results.append((out.detach(), grads(m)))
+    assert torch._dynamo.utils.counters['stats']['unique_graphs'] >= 2  # window + global
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=1e-5, atol=1e-5)
+    assert results[0][1].keys() == results[1][1].keys()
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
 def test_drop_path_active_in_train_mode_only():
     model = build(drop_path_rate=0.5)
     rates = [getattr(layer.drop_path, 'drop_prob', 0.) for layer in model.layers]
@@ -673,6 +700,23 @@ def test_flex_score_mods_equal_the_explicit_bias(cfgs, num_extra):
     plain.load_state_dict(flex.state_dict(), strict=False)
     with torch.no_grad():
         assert (plain(x, (5, 6)) - ref).abs().max() > 1e-2
+
+
+def test_auto_on_cuda_chooses_flex_only_where_it_was_measured_faster():
+    """FlexAttention for a large attention with BEiT's table and no mask or dropout (the
+    BEiT layout's global blocks at 1024 px); the explicit bias for everything else."""
+    table = [DECOMPOSED, dict(type='RelPosBiasTable')]
+    big = 4096  # a 64 x 64 global block: 12 heads x 4096^2 logits per image
+    beit = Attention(768, 12, rel_pos_cfgs=table, rel_pos_grid=(64, 64))
+    assert beit.auto_uses_flex_on_cuda(big, None, 0.)
+    assert not beit.auto_uses_flex_on_cuda(197, None, 0.)  # a 224 px sequence
+    assert not beit.auto_uses_flex_on_cuda(big, torch.zeros(1, 1, big, big), 0.)
+    assert not beit.auto_uses_flex_on_cuda(big, None, 0.1)
+    for cfgs in ([DECOMPOSED], [DECOMPOSED, CONTEXTUAL]):  # ViTDet, LoMaR: explicit was faster
+        other = Attention(768, 12, rel_pos_cfgs=cfgs, rel_pos_grid=(64, 64))
+        assert not other.auto_uses_flex_on_cuda(big, None, 0.)
+    naive = Attention(768, 12, rel_pos_cfgs=table, rel_pos_grid=(64, 64), use_sdpa=False)
+    assert not naive.auto_uses_flex_on_cuda(big, None, 0.)
 
 
 def test_flex_leaves_masked_attention_to_the_chunked_path():

@@ -30,11 +30,18 @@ fastest run, which evens out a noisy shared machine):
                    one (N, N) ``attn_mask`` (``rel_pos_impl='folded'``),
 * ``folded+cp`` -- the same with activation checkpointing of every block (``with_cp=True``),
 * ``sdpa``      -- the (N, N) bias as SDPA's ``attn_mask`` (``rel_pos_impl='explicit'``,
-                   what ``'auto'`` is on CUDA; a float mask that needs gradients sends SDPA
+                   what ``'auto'`` is on CUDA except large attentions with BEiT's table;
+                   a float mask that needs gradients sends SDPA
                    to its math path on CPU),
 * ``sdpa+cp``   -- the same with checkpointing,
 * ``naive``     -- explicit ``softmax(q k^T / sqrt(d) + bias) v`` (``use_sdpa=False``),
 * ``naive+cp``  -- naive with checkpointing.
+* ``auto``      -- the default ``rel_pos_impl='auto'`` (per device and layout; see
+                   ``Attention``). Run only when named in ``--variants``.
+* ``sdpa+compile``, ``folded+compile``, ``flex+compile`` -- the same with every block
+                   compiled (``compile_blocks=True``: ``torch.compile`` per block, in place);
+                   the warm-up steps hold the compilation, so give them ``--warmup`` >= 2.
+                   Run only when named in ``--variants``.
 
 Every run is its own subprocess, so one variant's peak memory cannot hide another's. Peak memory
 is measured as in ``benchmark_pretrain_throughput.py``: on CUDA ``torch.cuda.max_memory_allocated``
@@ -54,16 +61,23 @@ import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
 from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  # noqa: E402
                                         time_steps)
 
-VARIANTS = {  # name: (use_sdpa, with_cp, rel_pos_impl)
-    'chunked': (True, False, 'chunked'),
-    'flex': (True, False, 'flex'),
-    'folded': (True, False, 'folded'),
-    'folded+cp': (True, True, 'folded'),
-    'sdpa': (True, False, 'explicit'),
-    'sdpa+cp': (True, True, 'explicit'),
-    'naive': (False, False, 'explicit'),
-    'naive+cp': (False, True, 'explicit'),
+VARIANTS = {  # name: (use_sdpa, with_cp, rel_pos_impl, compile_blocks)
+    'chunked': (True, False, 'chunked', False),
+    'flex': (True, False, 'flex', False),
+    'folded': (True, False, 'folded', False),
+    'folded+cp': (True, True, 'folded', False),
+    'sdpa': (True, False, 'explicit', False),
+    'sdpa+cp': (True, True, 'explicit', False),
+    'naive': (False, False, 'explicit', False),
+    'naive+cp': (False, True, 'explicit', False),
+    'auto': (True, False, 'auto', False),
+    'sdpa+compile': (True, False, 'explicit', True),
+    'folded+compile': (True, False, 'folded', True),
+    'flex+compile': (True, False, 'flex', True),
 }
+#: variants run unless --variants names others (the compiled ones cost a compile per run;
+#: 'auto' is one of the others, chosen by device and layout)
+DEFAULT_VARIANTS = [name for name in VARIANTS if not name.endswith('+compile') and name != 'auto']
 # ViTDet ViT-B/16 (Li et al. 2022, App. A.2)
 VITDET = dict(patch_size=16, pretrain_img_size=224, use_abs_pos=True,
               rel_pos_cfgs=[dict(type='DecomposedRelPos')],
@@ -100,7 +114,8 @@ def parse_args(argv=None):
     parser.add_argument('--repeats', type=int, default=None,
                         help='round-robin passes over the variants, fastest run kept '
                         '(default: 3 on cuda, 1 on cpu)')
-    parser.add_argument('--variants', nargs='+', default=list(VARIANTS), choices=list(VARIANTS),
+    parser.add_argument('--variants', nargs='+', default=DEFAULT_VARIANTS,
+                        choices=list(VARIANTS),
                         help='a subset to run (the ratios need "naive" and "sdpa")')
     parser.add_argument('--json', default=None, help='also write the rows to this file')
     parser.add_argument('--case', default=None, help=argparse.SUPPRESS)
@@ -114,10 +129,10 @@ def run_case(case: dict) -> dict:
     from mim_det.models.backbones.plain_vit import PlainViT  # the backbone alone: no mmcv ops
 
     device = torch.device(case['device'])
-    use_sdpa, with_cp, rel_pos_impl = VARIANTS[case['variant']]
+    use_sdpa, with_cp, rel_pos_impl, compile_blocks = VARIANTS[case['variant']]
     torch.manual_seed(0)
     model = PlainViT(arch=case['arch'], img_size=case['img_size'], use_sdpa=use_sdpa,
-                     with_cp=with_cp, rel_pos_impl=rel_pos_impl,
+                     with_cp=with_cp, rel_pos_impl=rel_pos_impl, compile_blocks=compile_blocks,
                      **dict(VITDET, **REL_POS[case['rel_pos']])).to(device).train()
     x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
     amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])

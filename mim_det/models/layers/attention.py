@@ -136,14 +136,19 @@ class Attention(nn.Module):
               at any size; an attention with a mask or dropout runs as ``'chunked'``. It
               needs a CUDA device to train (torch has no FlexAttention backward on CPU);
             * ``'auto'``: the fastest measured on the tensors' device, chosen per call:
-              ``'chunked'`` on CPU, ``'explicit'`` on CUDA. ViT-B/16 backbone at 1024 px,
+              ``'chunked'`` on CPU; on CUDA ``'flex'`` for a large attention (h N^2 logits
+              per image above :data:`CHUNK_ABOVE_ELEMENTS`: a global block at 1024 px) that
+              reads a bias table by index (``scatters_gradients``: BEiT's table) and has no
+              mask or dropout, ``'explicit'`` otherwise. ViT-B/16 backbone at 1024 px,
               batch 1, forward + backward (``tools/analysis/benchmark_vitdet_backbone.py``):
               on a 2-core CPU (fp32) ViTDet's decomposed bias folded took 37.7 s and 4.8 GB
               against 54.5 s and 8.9 GB explicit, LoMaR's contextual + decomposed biases
               chunked 53.9 s and 4.5 GB against 59.5 s and 9.3 GB; on an H200 (bf16
-              autocast) explicit was fastest: ViTDet layout 50.5 ms (folded 63.0, flex 68.5),
-              LoMaR layout 67.8 ms (flex 88.4, chunked 281.5), at 4.2 / 4.8 GB against
-              2.4-2.7 GB for the others -- where memory binds on a GPU, ``'flex'``.
+              autocast) explicit was fastest for the ViTDet layout, 50.5 ms (folded 63.0,
+              flex 68.5), and the LoMaR layout, 67.8 ms (flex 88.4, chunked 281.5), at 4.2 /
+              4.8 GB against 2.4-2.7 GB for the others -- where memory binds on a GPU,
+              ``'flex'``; for the BEiT layout flex was fastest, 84.8 ms and 2.4 GB against
+              198.7 ms and 6.6 GB explicit (chunked 512.3 ms).
 
     Shapes: ``forward(x (B, N, D), grid_hw, attn_mask=None) -> (B, N, D)``, where the last
     ``grid_h * grid_w`` tokens form a row-major grid after ``N - grid_h * grid_w`` extra (cls)
@@ -187,6 +192,9 @@ class Attention(nn.Module):
         self.rel_pos_impl = rel_pos_impl
         self.chunk_bias = use_sdpa and rel_pos_impl in ('auto', 'chunked', 'flex')
         self.flex = use_sdpa and rel_pos_impl == 'flex' and bool(self.rel_pos_names)
+        #: biases whose explicit backward scatters into a small table (see ``'auto'``)
+        self.scatters_gradients = any(getattr(getattr(self, name), 'scatters_gradients', False)
+                                      for name in self.rel_pos_names)
         self.chunk_above_elements = CHUNK_ABOVE_ELEMENTS
         self.max_bias_elements = MAX_BIAS_ELEMENTS
 
@@ -247,14 +255,24 @@ class Attention(nn.Module):
         out = out.transpose(1, 2).reshape(b, n, self.embed_dims)
         return self.proj_drop(self.proj(out))
 
+    def auto_uses_flex_on_cuda(self, num_tokens: int, attn_mask: Optional[torch.Tensor],
+                               drop: float) -> bool:
+        """Whether ``'auto'`` on CUDA runs FlexAttention for N = ``num_tokens``: only where it
+        was measured faster than the explicit bias (see ``rel_pos_impl``)."""
+        return (self.scatters_gradients and self.use_sdpa and attn_mask is None and not drop
+                and self.num_heads * num_tokens**2 > self.chunk_above_elements)
+
     def _sdpa_attention(self, q, k, v, grid_hw, attn_mask, drop):
         """q, k, v (B, h, N, d) -> (B, h, N, d) through SDPA as ``rel_pos_impl`` says."""
         b, heads, n, _ = q.shape
         num_extra = _num_extra_tokens(n, grid_hw)
-        if self.rel_pos_impl == 'auto' and q.is_cuda:  # explicit: the fastest there
-            bias = _add(self.position_bias(q, grid_hw, num_extra), attn_mask)
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
-        if self.flex and attn_mask is None and not drop:
+        auto_flex = False
+        if self.rel_pos_impl == 'auto' and q.is_cuda:
+            auto_flex = self.auto_uses_flex_on_cuda(n, attn_mask, drop)
+            if not auto_flex:  # explicit: the fastest there for the other layouts
+                bias = _add(self.position_bias(q, grid_hw, num_extra), attn_mask)
+                return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=drop)
+        if auto_flex or (self.flex and attn_mask is None and not drop):
             return flex_biased_attention(
                 q, k, v, [getattr(self, name).flex_bias(q, grid_hw, num_extra)
                           for name in self.rel_pos_names])

@@ -457,6 +457,10 @@ class RelPosBiasTable(nn.Module):
     attr_name = 'rel_pos_bias'
     #: the bias is a function of the grid only, so a backbone may compute it once for all blocks
     shareable = True
+    #: the explicit bias gathers (h, N, N) values from a few thousand entries, so its backward
+    #: scatter-adds h N^2 gradients into them: slow on a GPU, where ``rel_pos_impl='auto'``
+    #: then reads the table per logit through FlexAttention instead (see ``Attention``)
+    scatters_gradients = True
 
     def __init__(self, num_heads: int, grid_hw: Tuple[int, int], head_dims: int = None):
         super().__init__()
