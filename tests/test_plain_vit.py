@@ -621,6 +621,54 @@ def test_compiled_blocks_give_the_same_outputs_gradients_and_checkpoint_keys():
         torch.testing.assert_close(results[1][1][name], grad, rtol=1e-4, atol=1e-5, msg=name)
 
 
+@pytest.mark.parametrize('impl', ['folded', 'chunked', 'explicit'])
+def test_recomputed_attention_keeps_values_gradients_and_less_memory(impl, monkeypatch):
+    """``recompute_attention``: the same outputs and gradients (attention dropout and drop
+    path on, so the recomputation must replay the random streams), the core runs again in
+    backward, and the tensors kept for backward are smaller."""
+    cfgs = [DECOMPOSED] if impl == 'folded' else BOTH
+    model = build(window_size=3, rel_pos_cfgs=cfgs, drop_path_rate=0.3,
+                  attn_drop_rate=0.1).train()
+    for layer in model.layers:
+        layer.attn.rel_pos_impl = impl
+    recomputed = twin(model, rel_pos_cfgs=cfgs, recompute_attention=True, drop_path_rate=0.3,
+                      attn_drop_rate=0.1)
+    for layer in recomputed.layers:
+        layer.attn.rel_pos_impl = impl
+    calls = {'plain': 0, 'recomputed': 0}
+
+    def count_attend(attn, key):
+        real = attn.attend
+
+        def attend(*args):
+            calls[key] += 1
+            return real(*args)
+        monkeypatch.setattr(attn, 'attend', attend)
+    count_attend(model.layers[1].attn, 'plain')
+    count_attend(recomputed.layers[1].attn, 'recomputed')
+    x = torch.randn(2, 3, 80, 112)
+    weight = torch.randn(2, D, 5, 7)
+    results, saved = [], []
+    for m in (model, recomputed):
+        sizes = []
+
+        def pack(t, sizes=sizes):
+            sizes.append(t.numel() * t.element_size())
+            return t
+        torch.manual_seed(7)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = m(x)[0]
+        (out * weight).sum().backward()
+        results.append((out.detach(), grads(m)))
+        saved.append(sum(sizes))
+    assert calls == {'plain': 1, 'recomputed': 2}  # the core runs again in backward
+    assert saved[1] < 0.9 * saved[0], saved
+    torch.testing.assert_close(results[1][0], results[0][0], rtol=0, atol=1e-6)
+    assert results[0][1].keys() == results[1][1].keys()
+    for name, grad in results[0][1].items():
+        torch.testing.assert_close(results[1][1][name], grad, rtol=1e-5, atol=1e-6, msg=name)
+
+
 def test_drop_path_active_in_train_mode_only():
     model = build(drop_path_rate=0.5)
     rates = [getattr(layer.drop_path, 'drop_prob', 0.) for layer in model.layers]

@@ -29,6 +29,8 @@ fastest run, which evens out a noisy shared machine):
 * ``folded``    -- the decomposed relative position folded into q and k, the other biases as
                    one (N, N) ``attn_mask`` (``rel_pos_impl='folded'``),
 * ``folded+cp`` -- the same with activation checkpointing of every block (``with_cp=True``),
+* ``folded+rc`` -- folded, the attention core recomputed in backward, the rest of each block
+                   kept (``recompute_attention=True``),
 * ``sdpa``      -- the (N, N) bias as SDPA's ``attn_mask`` (``rel_pos_impl='explicit'``,
                    what ``'auto'`` is on CUDA except large attentions with BEiT's table;
                    a float mask that needs gradients sends SDPA
@@ -61,7 +63,8 @@ import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
 from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  # noqa: E402
                                         time_steps)
 
-VARIANTS = {  # name: (use_sdpa, with_cp, rel_pos_impl, compile_blocks)
+VARIANTS = {  # name: (use_sdpa, with_cp (or 'attention': recompute_attention), rel_pos_impl,
+    #                  compile_blocks)
     'chunked': (True, False, 'chunked', False),
     'flex': (True, False, 'flex', False),
     'folded': (True, False, 'folded', False),
@@ -71,6 +74,7 @@ VARIANTS = {  # name: (use_sdpa, with_cp, rel_pos_impl, compile_blocks)
     'naive': (False, False, 'explicit', False),
     'naive+cp': (False, True, 'explicit', False),
     'auto': (True, False, 'auto', False),
+    'folded+rc': (True, 'attention', 'folded', False),
     'sdpa+compile': (True, False, 'explicit', True),
     'folded+compile': (True, False, 'folded', True),
     'flex+compile': (True, False, 'flex', True),
@@ -132,7 +136,8 @@ def run_case(case: dict) -> dict:
     use_sdpa, with_cp, rel_pos_impl, compile_blocks = VARIANTS[case['variant']]
     torch.manual_seed(0)
     model = PlainViT(arch=case['arch'], img_size=case['img_size'], use_sdpa=use_sdpa,
-                     with_cp=with_cp, rel_pos_impl=rel_pos_impl, compile_blocks=compile_blocks,
+                     with_cp=with_cp is True, recompute_attention=with_cp == 'attention',
+                     rel_pos_impl=rel_pos_impl, compile_blocks=compile_blocks,
                      **dict(VITDET, **REL_POS[case['rel_pos']])).to(device).train()
     x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
     amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])

@@ -81,6 +81,11 @@ class ViTBase(BaseModule):
             blocks at 1024 px); on CUDA the explicit bias, or ``'flex'`` for large attentions
             with BEiT's table; ``'folded'``: the fold only; ``'flex'``: FlexAttention;
             ``'explicit'``: the (N, N) bias (the reference).
+        recompute_attention: in every block keep only q, k, v of the attention core for the
+            backward pass and recompute the position biases, the fold and the attention there
+            (:class:`~mim_det.models.layers.Attention`): a selective activation checkpoint
+            for where memory binds (the ViTDet layout at 1024 px on a CPU); the blocks' other
+            activations are kept, unlike ``with_cp``.
         compile_blocks: ``torch.compile`` every block in place (``nn.Module.compile``, so
             state-dict keys and checkpoints are unchanged); ``True`` or a dict of
             ``torch.compile`` arguments (e.g. ``dict(mode='max-autotune')``). The blocks are
@@ -122,6 +127,7 @@ class ViTBase(BaseModule):
                  with_cp: bool = False,
                  use_sdpa: bool = True,
                  rel_pos_impl: str = 'auto',
+                 recompute_attention: bool = False,
                  compile_blocks: Union[bool, dict] = False,
                  init_cfg: Optional[dict] = None):
         super().__init__(init_cfg=init_cfg)
@@ -180,7 +186,8 @@ class ViTBase(BaseModule):
                 rel_pos_grid=(window, window) if window else full_grid,
                 layer_scale_init_value=layer_scale_init_value, drop_rate=drop_rate,
                 attn_drop_rate=attn_drop_rate, drop_path_rate=dpr[i], qkv_bias=qkv_bias,
-                norm_cfg=norm_cfg, use_sdpa=use_sdpa, rel_pos_impl=rel_pos_impl))
+                norm_cfg=norm_cfg, use_sdpa=use_sdpa, rel_pos_impl=rel_pos_impl,
+                recompute_attention=recompute_attention))
         if compile_blocks:
             compile_kwargs = compile_blocks if isinstance(compile_blocks, dict) else {}
             for layer in self.layers:

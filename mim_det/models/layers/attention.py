@@ -150,6 +150,13 @@ class Attention(nn.Module):
               ``'flex'``; for the BEiT layout flex was fastest, 84.8 ms and 2.4 GB against
               198.7 ms and 6.6 GB explicit (chunked 512.3 ms).
 
+        recompute_attention: in training, keep only q, k and v of the attention core
+            (:meth:`attend`: position biases, fold, SDPA) for the backward pass, which
+            recomputes the rest (a checkpoint around the core alone, not the block). The
+            folded path otherwise keeps q', k', v' and the output at the fused width (192
+            instead of 64 for a ViT-B global block at 1024 px); the explicit path its (N, N)
+            bias and probabilities.
+
     Shapes: ``forward(x (B, N, D), grid_hw, attn_mask=None) -> (B, N, D)``, where the last
     ``grid_h * grid_w`` tokens form a row-major grid after ``N - grid_h * grid_w`` extra (cls)
     tokens, and ``attn_mask`` is an additive float (or boolean keep-) mask broadcastable to
@@ -160,7 +167,7 @@ class Attention(nn.Module):
                  attn_drop: float = 0., proj_drop: float = 0.,
                  rel_pos_cfgs: Sequence[dict] = (),
                  rel_pos_grid: Optional[Tuple[int, int]] = None, use_sdpa: bool = True,
-                 rel_pos_impl: str = 'auto'):
+                 rel_pos_impl: str = 'auto', recompute_attention: bool = False):
         super().__init__()
         if rel_pos_impl not in REL_POS_IMPLS:
             raise ValueError(f'Attention: rel_pos_impl={rel_pos_impl!r}; use one of '
@@ -171,6 +178,7 @@ class Attention(nn.Module):
         self.embed_dims, self.num_heads = embed_dims, num_heads
         self.head_dims = embed_dims // num_heads
         self.use_sdpa = use_sdpa
+        self.recompute_attention = bool(recompute_attention)
         self.qkv = nn.Linear(embed_dims, embed_dims * 3, bias=qkv_bias)
         self.attn_drop = attn_drop
         self.proj = nn.Linear(embed_dims, embed_dims)
@@ -244,16 +252,26 @@ class Attention(nn.Module):
                                         ).masked_fill(~attn_mask, float('-inf'))
             attn_mask = attn_mask.to(q.dtype)
         drop = self.attn_drop if self.training else 0.
-        if self.use_sdpa:
-            out = self._sdpa_attention(q, k, v, grid_hw, attn_mask, drop)
+        if self.recompute_attention and torch.is_grad_enabled() and q.requires_grad:
+            out = checkpoint(self.attend, q, k, v, grid_hw, attn_mask, drop,
+                             use_reentrant=False)
         else:
-            logits = (q * self.head_dims**-0.5) @ k.transpose(-2, -1)
-            bias = _add(self.position_bias(q, grid_hw), attn_mask)
-            if bias is not None:
-                logits = logits + bias
-            out = F.dropout(logits.softmax(dim=-1), drop) @ v
+            out = self.attend(q, k, v, grid_hw, attn_mask, drop)
         out = out.transpose(1, 2).reshape(b, n, self.embed_dims)
         return self.proj_drop(self.proj(out))
+
+    def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+               grid_hw: Tuple[int, int], attn_mask: Optional[torch.Tensor],
+               drop: float) -> torch.Tensor:
+        """The attention core: q, k, v (B, h, N, d) -> (B, h, N, d) with the position biases
+        and ``attn_mask`` (already additive, in q's dtype) and dropout ``drop``."""
+        if self.use_sdpa:
+            return self._sdpa_attention(q, k, v, grid_hw, attn_mask, drop)
+        logits = (q * self.head_dims**-0.5) @ k.transpose(-2, -1)
+        bias = _add(self.position_bias(q, grid_hw), attn_mask)
+        if bias is not None:
+            logits = logits + bias
+        return F.dropout(logits.softmax(dim=-1), drop) @ v
 
     def auto_uses_flex_on_cuda(self, num_tokens: int, attn_mask: Optional[torch.Tensor],
                                drop: float) -> bool:

@@ -38,6 +38,8 @@ class ViTBlock(nn.Module):
         qkv_bias, act_cfg, norm_cfg, use_sdpa: as the names say (LayerNorm eps 1e-6, GELU).
         rel_pos_impl: ``'auto'``, ``'chunked'``, ``'folded'``, ``'explicit'`` or ``'flex'`` (see
             :class:`Attention`).
+        recompute_attention: keep only q, k, v of the attention core for the backward pass
+            and recompute the rest there (see :class:`Attention`).
 
     ``forward(x, grid_hw=None, attn_bias=None)``: a map (B, H, W, D) -> (B, H, W, D), or a
     sequence (B, N, D) with ``grid_hw`` (the last H * W tokens, row-major, after N - H * W extra
@@ -53,7 +55,8 @@ class ViTBlock(nn.Module):
                  layer_scale_init_value: float = 0., drop_rate: float = 0.,
                  attn_drop_rate: float = 0., drop_path_rate: float = 0., qkv_bias: bool = True,
                  act_cfg: dict = dict(type='GELU'), norm_cfg: dict = dict(type='LN', eps=1e-6),
-                 use_sdpa: bool = True, rel_pos_impl: str = 'auto'):
+                 use_sdpa: bool = True, rel_pos_impl: str = 'auto',
+                 recompute_attention: bool = False):
         super().__init__()
         self.window_size = int(window_size)
         if rel_pos_grid is None and self.window_size:
@@ -62,7 +65,8 @@ class ViTBlock(nn.Module):
         self.attn = Attention(embed_dims, num_heads, qkv_bias=qkv_bias, attn_drop=attn_drop_rate,
                               proj_drop=drop_rate, rel_pos_cfgs=rel_pos_cfgs,
                               rel_pos_grid=rel_pos_grid, use_sdpa=use_sdpa,
-                              rel_pos_impl=rel_pos_impl)
+                              rel_pos_impl=rel_pos_impl,
+                              recompute_attention=recompute_attention)
         self.ln2 = build_norm_layer(norm_cfg, embed_dims)
         self.ffn = FFN(embed_dims=embed_dims, feedforward_channels=feedforward_channels,
                        num_fcs=2, ffn_drop=drop_rate, dropout_layer=None, act_cfg=act_cfg,
