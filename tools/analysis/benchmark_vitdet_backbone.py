@@ -63,21 +63,21 @@ import _bootstrap  # noqa: F401,E402  (mim_det importable from a checkout)
 from mim_det.analysis.benchmark import (print_result, run_case_in_subprocess,  # noqa: E402
                                         time_steps)
 
-VARIANTS = {  # name: (use_sdpa, with_cp (or 'attention': recompute_attention), rel_pos_impl,
-    #                  compile_blocks)
-    'chunked': (True, False, 'chunked', False),
-    'flex': (True, False, 'flex', False),
-    'folded': (True, False, 'folded', False),
-    'folded+cp': (True, True, 'folded', False),
-    'sdpa': (True, False, 'explicit', False),
-    'sdpa+cp': (True, True, 'explicit', False),
-    'naive': (False, False, 'explicit', False),
-    'naive+cp': (False, True, 'explicit', False),
-    'auto': (True, False, 'auto', False),
-    'folded+rc': (True, 'attention', 'folded', False),
-    'sdpa+compile': (True, False, 'explicit', True),
-    'folded+compile': (True, False, 'folded', True),
-    'flex+compile': (True, False, 'flex', True),
+#: each variant's PlainViT arguments over the defaults (SDPA, no checkpointing, no compile)
+VARIANTS = {
+    'chunked': dict(rel_pos_impl='chunked'),
+    'flex': dict(rel_pos_impl='flex'),
+    'folded': dict(rel_pos_impl='folded'),
+    'folded+cp': dict(rel_pos_impl='folded', with_cp=True),
+    'sdpa': dict(rel_pos_impl='explicit'),
+    'sdpa+cp': dict(rel_pos_impl='explicit', with_cp=True),
+    'naive': dict(rel_pos_impl='explicit', use_sdpa=False),
+    'naive+cp': dict(rel_pos_impl='explicit', use_sdpa=False, with_cp=True),
+    'auto': dict(rel_pos_impl='auto'),
+    'folded+rc': dict(rel_pos_impl='folded', recompute_attention=True),
+    'sdpa+compile': dict(rel_pos_impl='explicit', compile_blocks=True),
+    'folded+compile': dict(rel_pos_impl='folded', compile_blocks=True),
+    'flex+compile': dict(rel_pos_impl='flex', compile_blocks=True),
 }
 #: variants run unless --variants names others (the compiled ones cost a compile per run;
 #: 'auto' is one of the others, chosen by device and layout)
@@ -133,12 +133,10 @@ def run_case(case: dict) -> dict:
     from mim_det.models.backbones.plain_vit import PlainViT  # the backbone alone: no mmcv ops
 
     device = torch.device(case['device'])
-    use_sdpa, with_cp, rel_pos_impl, compile_blocks = VARIANTS[case['variant']]
     torch.manual_seed(0)
-    model = PlainViT(arch=case['arch'], img_size=case['img_size'], use_sdpa=use_sdpa,
-                     with_cp=with_cp is True, recompute_attention=with_cp == 'attention',
-                     rel_pos_impl=rel_pos_impl, compile_blocks=compile_blocks,
-                     **dict(VITDET, **REL_POS[case['rel_pos']])).to(device).train()
+    model = PlainViT(arch=case['arch'], img_size=case['img_size'],
+                     **dict(VITDET, **REL_POS[case['rel_pos']], **VARIANTS[case['variant']])
+                     ).to(device).train()
     x = torch.randn(case['batch'], 3, case['img_size'], case['img_size'], device=device)
     amp_dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(case['amp'])
 
