@@ -239,7 +239,8 @@ def test_simmim_vit_is_registered():
 def pretrained(tmp_path_factory, small_data):
     """30 iterations of the tiny config through tools/train.py, then an export."""
     from mim_det.checkpoint import load_backbone_export
-    run = pretrain_and_export(tmp_path_factory.mktemp('simmim_tiny'), TINY, small_data, ITERS)
+    run = pretrain_and_export(tmp_path_factory.mktemp('simmim_tiny'), TINY, small_data, ITERS,
+                              ['log_processor.window_size=5'])
     run['state'], run['meta'] = load_backbone_export(run['export'])
     return run
 
@@ -247,7 +248,8 @@ def pretrained(tmp_path_factory, small_data):
 def test_tiny_pretraining_lowers_the_loss(pretrained):
     losses = training_losses(pretrained['work'])
     assert losses[-1][0] == ITERS
-    # normalised pixels: predicting 0 everywhere scores E|x| ~ 0.8; measured 0.79 -> 0.60
+    # normalised pixels: predicting 0 everywhere scores E|x| ~ 0.8; measured 0.81 -> 0.62 in
+    # the first 30 of the 100 warm-up iterations
     assert losses[0][1] > 0.6 and losses[-1][1] < 0.9 * losses[0][1], losses
 
 
