@@ -94,6 +94,7 @@ def main(argv=None):
     from mmengine.dist import is_main_process
     if is_main_process():
         write_test_report(cfg, args.config, args.checkpoint, metrics, 'test.py')
+    del runner  # its DDP wrapper holds the process group (finish_distributed's docstring)
     finish_distributed()
     return 0
 

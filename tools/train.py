@@ -140,6 +140,7 @@ def main(argv=None):
     try:
         runner.train()
     except TrainingPreempted as exc:
+        del runner
         finish_distributed()
         print(f'train.py: {exc}', file=sys.stderr)
         return PREEMPTED_EXIT_CODE
@@ -156,6 +157,7 @@ def main(argv=None):
         if is_main_process():
             write_test_report(cfg, args.config, _final_checkpoint(runner), metrics,
                               'train.py --test')
+    del runner  # its DDP wrapper holds the process group (finish_distributed's docstring)
     finish_distributed()
     return 0
 

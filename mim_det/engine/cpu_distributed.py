@@ -12,6 +12,7 @@ The process-group timeout comes from ``env_cfg.dist_cfg.timeout`` (seconds), as 
 ``init_dist`` takes it on GPUs; unset, torch's default (30 min for gloo) applies.
 """
 import datetime
+import gc
 import os
 import subprocess
 
@@ -65,8 +66,17 @@ def prepare_cpu_distributed(cfg: Config) -> bool:
 
 
 def finish_distributed() -> None:
-    """Wait for every rank, then destroy the default process group (no-op when not
-    distributed). Call it once a tool's work is done."""
+    """Wait for every rank, destroy the default process group and collect garbage (no-op when
+    not distributed). Call it once a tool's work is done, after deleting its runner.
+
+    ``destroy_process_group`` only forgets c10d's own references: DDP's reducer (inside the
+    runner's model wrapper) still holds the gloo process group, whose worker threads would
+    then be torn down with the interpreter and can abort the rank ("terminate called without
+    an active exception") after a successful run, as seen once in CI. With the caller's
+    runner deleted, collecting its reference cycles here frees the process group while the
+    interpreter is fully alive.
+    """
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+        gc.collect()
