@@ -5,9 +5,10 @@ mmengine 0.10.7 assumes CUDA under ``--launcher pytorch``: its ``init_dist`` cal
 ``device_ids=[local_rank]`` to DistributedDataParallel, both of which fail for CPU modules.
 :func:`prepare_cpu_distributed` starts the gloo process group itself (mmengine then skips its
 own initialisation) and sets a DDP wrapper config without device ids.
-:func:`finish_distributed` ends the process group before the interpreter exits: left to the
-interpreter's teardown, gloo's background threads can be destroyed while still joinable and a
-rank aborts with "terminate called without an active exception" (SIGABRT) after a successful run.
+:func:`finish_distributed` ends and frees the process group before the interpreter exits (the
+caller deletes its runner first): left to the interpreter's teardown, gloo's background threads
+can be destroyed while still joinable and a rank aborts with "terminate called without an
+active exception" (SIGABRT) after a successful run.
 The process-group timeout comes from ``env_cfg.dist_cfg.timeout`` (seconds), as mmengine's
 ``init_dist`` takes it on GPUs; unset, torch's default (30 min for gloo) applies.
 """
