@@ -1,15 +1,19 @@
 # Tiny MSCN with BYOL as the joint-embedding loss (exploratory; the paper's default loss and
 # configs/mscn/mscn_resnet18_embedded.py stay SimCLR). MSCN (Jing et al., arXiv 2206.07700) says
 # its masks work under any siamese loss; at batch 16 SimCLR's InfoNCE has 15 negatives and stays
-# near chance, BYOL needs none. Two changes to the tiny SimCLR recipe, everything else equal
-# (96 px, batch 16, LARS 0.3, 1000 iterations, two masked views in branch B):
+# near chance, BYOL needs none. Three changes to the tiny SimCLR recipe, everything else equal
+# (96 px, batch 16, 1000 iterations, two masked views in branch B):
 # * mmpretrain's BYOL (configs/byol/byol_resnet50_16xb256-coslr-200e_in1k.py: 2-layer projector
 #   and predictor with bias and no last BN, CosineSimilarityLoss; base_momentum 0.01 in
 #   mmpretrain 1.x's CosineEMA, which counts 1 - tau: tau 0.99 cosine to 1); the 4096 -> 256
 #   heads scaled to 1024 -> 128 for the ResNet-18 at this size; MultiMaskSiamese stacks the K
 #   pairs (pairing='batched') so the EMA steps once per iteration;
 # * the high-pass filter only on the views that are masked (SiameseMask(high_pass=...)): the
-#   filter exists to hide mask edges, and branch A's unmasked views stay natural images.
+#   filter exists to hide mask edges, and branch A's unmasked views stay natural images;
+# * LARS lr 1.2 instead of 0.3: LARS moves each layer by lr x eta (eta 1e-3) of its norm per
+#   step, and 1000 steps at 0.3 move the weights far less than the paper's 100 epochs. At seeds
+#   0, 1, 2 lr 1.2 raised the detection gain at every seed (+2.7 / +3.1 against +1.8 / +2.1
+#   mean box / mask AP) and left segmentation level (-0.6 mIoU both).
 #   README (MSCN section) has the seeds measured against the ResNet scratch twin.
 #   python tools/train.py configs/mscn/mscn-byol_resnet18_embedded.py --work-dir work_dirs/byol
 _base_ = ['./mscn_resnet18_embedded.py']
@@ -63,3 +67,4 @@ train_pipeline = [
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+optim_wrapper = dict(optimizer=dict(lr=1.2))
